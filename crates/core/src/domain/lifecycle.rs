@@ -1,0 +1,530 @@
+//! The lifecycle rules of the contract (section 1), as pure functions.
+//!
+//! Each function looks at an order as last read and at "now", and returns a decision. A
+//! decision that changes something carries a [`Transition`]: the conditional write a store
+//! must apply atomically, only if the order is still in `transition.from`. When the
+//! condition is lost (someone else changed the order first), the service reads the order
+//! again and asks the same function again; the rules below are written so that the second
+//! answer is right for the new state (usually "nothing to do").
+//!
+//! # Layout
+//!
+//! - [`Transition`] and [`StockEffect`]: what a store writes.
+//! - [`on_payment`]: the payment webhook (in time, late, failed, repeated).
+//! - [`on_expiry`]: the sweeper.
+//! - [`on_consume`] and [`on_processed`]: the queue consumer.
+//! - [`on_refund_request`] and [`on_refund_completed`]: refunds.
+
+use super::{Order, OrderId, OrderState, OrderStatus, PaymentStatus, RefundStatus, Timestamp};
+use super::{ProductId, Quantity};
+
+/// What a transition does to the product's counters, in the same atomic step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockEffect {
+    /// Counters unchanged.
+    None,
+    /// Stock goes back on sale: `stockCount += q`, `lockedCount -= q` (timeout, failure).
+    Release,
+    /// Locked stock is sold: `lockedCount -= q` (completion).
+    Sell,
+}
+
+/// A payment as the webhook reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Success,
+    Failed,
+}
+
+/// One conditional write: apply only if the order is still in `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub order_id: OrderId,
+    /// The product whose counters `stock` changes, with the order's quantity.
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+    pub from: OrderState,
+    pub to: OrderState,
+    /// Set `paymentTime` to this, when `Some` (a successful payment).
+    pub payment_time: Option<Timestamp>,
+    /// Set `paymentId` to this, when `Some` (the gateway's id from the webhook).
+    pub payment_id: Option<String>,
+    pub stock: StockEffect,
+    /// Send `{"orderId"}` to the processing queue in the same atomic step, as far as the
+    /// backend allows.
+    pub enqueue: bool,
+    /// The new `updatedAt`.
+    pub at: Timestamp,
+}
+
+impl Transition {
+    fn new(order: &Order, to: OrderState, at: Timestamp) -> Self {
+        Self {
+            order_id: order.id,
+            product_id: order.product_id.clone(),
+            quantity: order.quantity,
+            from: order.state,
+            to,
+            payment_time: None,
+            payment_id: None,
+            stock: StockEffect::None,
+            enqueue: false,
+            at,
+        }
+    }
+
+    /// Whether this transition starts a refund, which a backend must then carry to completion.
+    pub fn initiates_refund(&self) -> bool {
+        self.from.refund == RefundStatus::None && self.to.refund == RefundStatus::Initiated
+    }
+
+    /// The order as it is once this transition is applied to `order` (which must be in `from`).
+    pub fn applied_to(&self, order: &Order) -> Order {
+        let mut next = order.clone();
+        next.state = self.to;
+        next.updated_at = self.at;
+        if self.payment_time.is_some() {
+            next.payment_time = self.payment_time;
+        }
+        if self.payment_id.is_some() {
+            next.payment_id.clone_from(&self.payment_id);
+        }
+        next
+    }
+}
+
+/// The webhook's `outcome` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    /// Paid in time and sent to the queue.
+    Queued,
+    /// Marked 5, stock released.
+    Failed,
+    /// Paid late or after a failure: a refund was started.
+    RefundInitiated,
+    /// Already applied, or superseded by an earlier outcome: nothing changed.
+    Duplicate,
+}
+
+impl WebhookOutcome {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Failed => "failed",
+            Self::RefundInitiated => "refund_initiated",
+            Self::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What the payment webhook does to an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentDecision {
+    Apply {
+        transition: Transition,
+        outcome: WebhookOutcome,
+    },
+    /// Nothing to change; answer `duplicate`.
+    Duplicate,
+}
+
+/// The webhook rules: in time, late (swept or not), failed, and every repeat.
+pub fn on_payment(
+    order: &Order,
+    outcome: PaymentOutcome,
+    payment_id: Option<String>,
+    now: Timestamp,
+) -> PaymentDecision {
+    use OrderStatus::*;
+    use PaymentStatus as P;
+    let s = order.state;
+    let to = |status, payment, refund| OrderState {
+        status,
+        payment,
+        refund,
+    };
+
+    let (mut t, result) = match (s.status, s.payment, outcome) {
+        // Paid in time: stays pending and goes to the queue with the state change.
+        (Pending, P::Pending, PaymentOutcome::Success) if now <= order.expires_at => {
+            let mut t = Transition::new(order, to(Pending, P::Success, s.refund), now);
+            t.enqueue = true;
+            (t, WebhookOutcome::Queued)
+        }
+        // Paid after the deadline but before the sweeper ran: exactly as late. The deadline
+        // belongs to the order, not to the sweeper's schedule.
+        (Pending, P::Pending, PaymentOutcome::Success) => {
+            let mut t = Transition::new(order, to(Timeout, P::Success, RefundStatus::Initiated), now);
+            t.stock = StockEffect::Release;
+            (t, WebhookOutcome::RefundInitiated)
+        }
+        // Failed, in time or not: 5 and the stock goes back.
+        (Pending, P::Pending, PaymentOutcome::Failed) => {
+            let mut t = Transition::new(order, to(Failed, P::Failed, s.refund), now);
+            t.stock = StockEffect::Release;
+            (t, WebhookOutcome::Failed)
+        }
+        // Money arrived for an order that can no longer be fulfilled: give it back. The
+        // status stays 4 or 5.
+        (Timeout | Failed, P::Pending | P::Failed, PaymentOutcome::Success)
+            if s.refund == RefundStatus::None =>
+        {
+            let t = Transition::new(order, to(s.status, P::Success, RefundStatus::Initiated), now);
+            (t, WebhookOutcome::RefundInitiated)
+        }
+        // Everything else is a repeat or is superseded: a success after a success, a failure
+        // after a success, a failure on an order that already timed out or failed.
+        _ => return PaymentDecision::Duplicate,
+    };
+    if outcome == PaymentOutcome::Success {
+        t.payment_time = Some(now);
+    }
+    t.payment_id = payment_id;
+    PaymentDecision::Apply {
+        transition: t,
+        outcome: result,
+    }
+}
+
+/// The sweeper: an unpaid pending order past its deadline times out and releases its stock.
+/// `None` when the order is not (or no longer) for the sweeper.
+pub fn on_expiry(order: &Order, now: Timestamp) -> Option<Transition> {
+    let s = order.state;
+    if s.status == OrderStatus::Pending && s.payment == PaymentStatus::Pending && order.expires_at < now
+    {
+        let mut t = Transition::new(
+            order,
+            OrderState {
+                status: OrderStatus::Timeout,
+                ..s
+            },
+            now,
+        );
+        t.stock = StockEffect::Release;
+        Some(t)
+    } else {
+        None
+    }
+}
+
+/// What a consumer does with a message for `order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumeDecision {
+    /// Claim it: 1/success → 2, then do the work.
+    Start(Transition),
+    /// Already 2: a consumer crashed mid-processing (or is slow); do the work and finish it.
+    Resume,
+    /// Nothing to do (completed already, or not paid): acknowledge the message.
+    Skip,
+}
+
+pub fn on_consume(order: &Order, now: Timestamp) -> ConsumeDecision {
+    let s = order.state;
+    match (s.status, s.payment) {
+        (OrderStatus::Pending, PaymentStatus::Success) => ConsumeDecision::Start(Transition::new(
+            order,
+            OrderState {
+                status: OrderStatus::Processing,
+                ..s
+            },
+            now,
+        )),
+        (OrderStatus::Processing, _) => ConsumeDecision::Resume,
+        _ => ConsumeDecision::Skip,
+    }
+}
+
+/// The end of processing: 2 → 3, the locked stock is sold. `None` if not in 2.
+pub fn on_processed(order: &Order, now: Timestamp) -> Option<Transition> {
+    (order.state.status == OrderStatus::Processing).then(|| {
+        let mut t = Transition::new(
+            order,
+            OrderState {
+                status: OrderStatus::Completed,
+                ..order.state
+            },
+            now,
+        );
+        t.stock = StockEffect::Sell;
+        t
+    })
+}
+
+/// What `POST /refund/{orderId}` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundDecision {
+    /// none → initiated.
+    Initiate(Transition),
+    /// A refund was already started (or finished): answer with the current state.
+    AlreadyRequested,
+    /// No successful payment to give back.
+    NotRefundable,
+}
+
+pub fn on_refund_request(order: &Order, now: Timestamp) -> RefundDecision {
+    let s = order.state;
+    match (s.payment, s.refund) {
+        (PaymentStatus::Success, RefundStatus::None) => RefundDecision::Initiate(Transition::new(
+            order,
+            OrderState {
+                refund: RefundStatus::Initiated,
+                ..s
+            },
+            now,
+        )),
+        (PaymentStatus::Success, _) => RefundDecision::AlreadyRequested,
+        _ => RefundDecision::NotRefundable,
+    }
+}
+
+/// The refund gateway confirmed: initiated → completed. `None` if not initiated.
+pub fn on_refund_completed(order: &Order, now: Timestamp) -> Option<Transition> {
+    (order.state.refund == RefundStatus::Initiated).then(|| {
+        Transition::new(
+            order,
+            OrderState {
+                refund: RefundStatus::Completed,
+                ..order.state
+            },
+            now,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Id;
+    use OrderStatus::*;
+    use PaymentOutcome as Pay;
+
+    const CREATED: i64 = 1_000_000;
+    const THIRTY_MIN: i64 = 30 * 60 * 1000;
+    const DEADLINE: Timestamp = Timestamp::from_millis(CREATED + THIRTY_MIN);
+
+    fn order(status: OrderStatus, payment: PaymentStatus, refund: RefundStatus) -> Order {
+        Order {
+            id: OrderId::new_random(),
+            user_id: Id::parse("userId", "u1").unwrap(),
+            product_id: Id::parse("productId", "p1").unwrap(),
+            quantity: Quantity::new(3).unwrap(),
+            state: OrderState {
+                status,
+                payment,
+                refund,
+            },
+            payment_time: None,
+            payment_id: None,
+            created_at: Timestamp::from_millis(CREATED),
+            updated_at: Timestamp::from_millis(CREATED),
+            expires_at: DEADLINE,
+        }
+    }
+
+    fn placed() -> Order {
+        order(Pending, PaymentStatus::Pending, RefundStatus::None)
+    }
+
+    fn at(offset_from_deadline: i64) -> Timestamp {
+        Timestamp::from_millis(DEADLINE.as_millis() + offset_from_deadline)
+    }
+
+    fn applied(d: PaymentDecision) -> (Transition, WebhookOutcome) {
+        match d {
+            PaymentDecision::Apply {
+                transition,
+                outcome,
+            } => (transition, outcome),
+            PaymentDecision::Duplicate => panic!("expected a change, got duplicate"),
+        }
+    }
+
+    #[test]
+    fn payment_in_time_keeps_pending_and_enqueues_in_the_same_step() {
+        let o = placed();
+        let (t, outcome) = applied(on_payment(&o, Pay::Success, Some("pay_1".into()), at(-1)));
+        assert_eq!(outcome, WebhookOutcome::Queued);
+        assert_eq!(t.from, o.state);
+        assert_eq!(t.to.status, Pending);
+        assert_eq!(t.to.payment, PaymentStatus::Success);
+        assert_eq!(t.to.refund, RefundStatus::None);
+        assert!(t.enqueue);
+        assert_eq!(t.stock, StockEffect::None);
+        assert_eq!(t.payment_time, Some(at(-1)));
+        assert_eq!(t.payment_id.as_deref(), Some("pay_1"));
+        assert!(!t.initiates_refund());
+    }
+
+    #[test]
+    fn payment_exactly_at_the_deadline_is_in_time() {
+        let (_, outcome) = applied(on_payment(&placed(), Pay::Success, None, at(0)));
+        assert_eq!(outcome, WebhookOutcome::Queued);
+    }
+
+    #[test]
+    fn payment_after_the_deadline_before_the_sweep_times_out_and_refunds() {
+        let o = placed();
+        let (t, outcome) = applied(on_payment(&o, Pay::Success, None, at(1)));
+        assert_eq!(outcome, WebhookOutcome::RefundInitiated);
+        assert_eq!(t.to.status, Timeout);
+        assert_eq!(t.to.payment, PaymentStatus::Success);
+        assert_eq!(t.to.refund, RefundStatus::Initiated);
+        assert_eq!(t.stock, StockEffect::Release);
+        assert!(!t.enqueue);
+        assert!(t.initiates_refund());
+        assert_eq!(t.payment_time, Some(at(1)));
+    }
+
+    #[test]
+    fn payment_failure_fails_the_order_and_releases_stock_even_after_the_deadline() {
+        for now in [at(-1), at(THIRTY_MIN)] {
+            let (t, outcome) = applied(on_payment(&placed(), Pay::Failed, None, now));
+            assert_eq!(outcome, WebhookOutcome::Failed);
+            assert_eq!(t.to.status, Failed);
+            assert_eq!(t.to.payment, PaymentStatus::Failed);
+            assert_eq!(t.stock, StockEffect::Release);
+            assert_eq!(t.payment_time, None, "a failure is not a payment");
+            assert!(!t.enqueue);
+        }
+    }
+
+    #[test]
+    fn success_on_a_timed_out_or_failed_order_refunds_and_keeps_the_status() {
+        for o in [
+            order(Timeout, PaymentStatus::Pending, RefundStatus::None),
+            order(Failed, PaymentStatus::Failed, RefundStatus::None),
+        ] {
+            let (t, outcome) = applied(on_payment(&o, Pay::Success, None, at(5)));
+            assert_eq!(outcome, WebhookOutcome::RefundInitiated);
+            assert_eq!(t.to.status, o.state.status);
+            assert_eq!(t.to.payment, PaymentStatus::Success);
+            assert_eq!(t.to.refund, RefundStatus::Initiated);
+            assert_eq!(t.stock, StockEffect::None, "stock was already released");
+            assert_eq!(t.payment_time, Some(at(5)));
+        }
+    }
+
+    #[test]
+    fn repeats_and_superseded_payments_are_duplicates() {
+        use PaymentStatus as P;
+        use RefundStatus as R;
+        let cases = [
+            (order(Pending, P::Success, R::None), Pay::Success),
+            (order(Pending, P::Success, R::None), Pay::Failed),
+            (order(Processing, P::Success, R::None), Pay::Success),
+            (order(Processing, P::Success, R::None), Pay::Failed),
+            (order(Completed, P::Success, R::None), Pay::Success),
+            (order(Completed, P::Success, R::None), Pay::Failed),
+            (order(Timeout, P::Pending, R::None), Pay::Failed),
+            (order(Timeout, P::Success, R::Initiated), Pay::Success),
+            (order(Timeout, P::Success, R::Completed), Pay::Success),
+            (order(Failed, P::Failed, R::None), Pay::Failed),
+            (order(Failed, P::Success, R::Initiated), Pay::Success),
+            (order(Failed, P::Success, R::Completed), Pay::Failed),
+        ];
+        for (o, pay) in cases {
+            assert_eq!(
+                on_payment(&o, pay, None, at(-1)),
+                PaymentDecision::Duplicate,
+                "{:?} on {:?}",
+                pay,
+                o.state
+            );
+        }
+    }
+
+    #[test]
+    fn the_sweeper_times_out_only_unpaid_pending_orders_past_the_deadline() {
+        let t = on_expiry(&placed(), at(1)).expect("expired");
+        assert_eq!(t.to.status, Timeout);
+        assert_eq!(t.to.payment, PaymentStatus::Pending);
+        assert_eq!(t.stock, StockEffect::Release);
+        assert!(!t.initiates_refund());
+
+        // Not yet: the deadline itself is still in time.
+        assert_eq!(on_expiry(&placed(), at(0)), None);
+        // Paid and waiting in the queue: the consumer's, not the sweeper's.
+        let paid = order(Pending, PaymentStatus::Success, RefundStatus::None);
+        assert_eq!(on_expiry(&paid, at(THIRTY_MIN)), None);
+        for s in [Processing, Completed, Timeout, Failed] {
+            assert_eq!(on_expiry(&order(s, PaymentStatus::Pending, RefundStatus::None), at(1)), None);
+        }
+    }
+
+    #[test]
+    fn the_consumer_claims_paid_orders_resumes_processing_ones_and_skips_the_rest() {
+        let paid = order(Pending, PaymentStatus::Success, RefundStatus::None);
+        match on_consume(&paid, at(-1)) {
+            ConsumeDecision::Start(t) => {
+                assert_eq!(t.from, paid.state);
+                assert_eq!(t.to.status, Processing);
+                assert_eq!(t.stock, StockEffect::None);
+            }
+            other => panic!("expected start, got {other:?}"),
+        }
+        let processing = order(Processing, PaymentStatus::Success, RefundStatus::None);
+        assert_eq!(on_consume(&processing, at(0)), ConsumeDecision::Resume);
+        for o in [
+            placed(),
+            order(Completed, PaymentStatus::Success, RefundStatus::None),
+            order(Timeout, PaymentStatus::Success, RefundStatus::Initiated),
+            order(Failed, PaymentStatus::Failed, RefundStatus::None),
+        ] {
+            assert_eq!(on_consume(&o, at(0)), ConsumeDecision::Skip, "{:?}", o.state);
+        }
+    }
+
+    #[test]
+    fn processing_completes_and_sells_the_locked_stock() {
+        let processing = order(Processing, PaymentStatus::Success, RefundStatus::None);
+        let t = on_processed(&processing, at(0)).expect("completes");
+        assert_eq!(t.to.status, Completed);
+        assert_eq!(t.stock, StockEffect::Sell);
+        assert_eq!(on_processed(&order(Completed, PaymentStatus::Success, RefundStatus::None), at(0)), None);
+        assert_eq!(on_processed(&placed(), at(0)), None);
+    }
+
+    #[test]
+    fn a_refund_needs_a_successful_payment_and_starts_once() {
+        let completed = order(Completed, PaymentStatus::Success, RefundStatus::None);
+        match on_refund_request(&completed, at(0)) {
+            RefundDecision::Initiate(t) => {
+                assert_eq!(t.to.status, Completed, "a refund does not change the status");
+                assert_eq!(t.to.refund, RefundStatus::Initiated);
+                assert_eq!(t.stock, StockEffect::None);
+                assert!(t.initiates_refund());
+            }
+            other => panic!("expected initiate, got {other:?}"),
+        }
+        for refund in [RefundStatus::Initiated, RefundStatus::Completed] {
+            let o = order(Timeout, PaymentStatus::Success, refund);
+            assert_eq!(on_refund_request(&o, at(0)), RefundDecision::AlreadyRequested);
+        }
+        for o in [placed(), order(Failed, PaymentStatus::Failed, RefundStatus::None)] {
+            assert_eq!(on_refund_request(&o, at(0)), RefundDecision::NotRefundable);
+        }
+    }
+
+    #[test]
+    fn a_refund_completes_only_from_initiated() {
+        let o = order(Timeout, PaymentStatus::Success, RefundStatus::Initiated);
+        let t = on_refund_completed(&o, at(0)).expect("completes");
+        assert_eq!(t.to.refund, RefundStatus::Completed);
+        assert_eq!(t.to.status, Timeout);
+        let done = order(Timeout, PaymentStatus::Success, RefundStatus::Completed);
+        assert_eq!(on_refund_completed(&done, at(0)), None);
+        assert_eq!(on_refund_completed(&placed(), at(0)), None);
+    }
+
+    #[test]
+    fn applying_a_transition_sets_state_time_and_payment() {
+        let o = placed();
+        let (t, _) = applied(on_payment(&o, Pay::Success, Some("pay_9".into()), at(-5)));
+        let next = t.applied_to(&o);
+        assert_eq!(next.state, t.to);
+        assert_eq!(next.updated_at, at(-5));
+        assert_eq!(next.payment_time, Some(at(-5)));
+        assert_eq!(next.payment_id.as_deref(), Some("pay_9"));
+        assert_eq!(next.created_at, o.created_at);
+    }
+}

@@ -1,0 +1,10 @@
+//! The order domain: values, the order, and the rules of its lifecycle.
+
+pub mod ids;
+pub mod lifecycle;
+pub mod order;
+pub mod time;
+
+pub use ids::{IdempotencyKey, Id, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
+pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus};
+pub use time::Timestamp;

@@ -1,0 +1,190 @@
+//! The order and the product as the contract defines them.
+
+use super::{OrderId, ProductId, Quantity, Timestamp, UserId};
+
+/// `orderStatus`: the numbers and names are part of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Placed, stock locked; payment not confirmed, or confirmed and waiting in the queue.
+    Pending = 1,
+    /// A queue consumer picked it up.
+    Processing = 2,
+    /// Processed; the locked stock is sold.
+    Completed = 3,
+    /// No successful payment before `expiresAt`; stock released.
+    Timeout = 4,
+    /// The payment gateway reported failure; stock released.
+    Failed = 5,
+}
+
+impl OrderStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Completed,
+        Self::Timeout,
+        Self::Failed,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Timeout => "timeout",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| i64::from(s.code()) == code)
+    }
+
+    /// A status as a client may write it in a filter: its code (`"3"`) or its name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.name() == s || st.code().to_string() == s)
+    }
+
+    /// Whether stock of an order in this status is held (`lockedCount`), per invariant I1.
+    pub fn holds_stock(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing)
+    }
+}
+
+/// `paymentStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Success => "success",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Success, Self::Failed]
+            .into_iter()
+            .find(|p| p.name() == s)
+    }
+}
+
+/// `refundStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundStatus {
+    None,
+    Initiated,
+    Completed,
+}
+
+impl RefundStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Initiated => "initiated",
+            Self::Completed => "completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::None, Self::Initiated, Self::Completed]
+            .into_iter()
+            .find(|r| r.name() == s)
+    }
+}
+
+/// The three fields every transition is conditioned on. A store applies a transition only
+/// if the order's current state equals the transition's `from`, which is how races between
+/// the webhook, the sweeper and the consumers are settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrderState {
+    pub status: OrderStatus,
+    pub payment: PaymentStatus,
+    pub refund: RefundStatus,
+}
+
+impl OrderState {
+    /// The state of a freshly placed order.
+    pub const PLACED: Self = Self {
+        status: OrderStatus::Pending,
+        payment: PaymentStatus::Pending,
+        refund: RefundStatus::None,
+    };
+}
+
+/// An order, exactly the fields of the contract's "full order object".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub id: OrderId,
+    pub user_id: UserId,
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+    pub state: OrderState,
+    pub payment_time: Option<Timestamp>,
+    pub payment_id: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A product's inventory: `stockCount` is available, `lockedCount` is held by orders in 1-2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub product_id: ProductId,
+    pub stock_count: i64,
+    pub locked_count: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_have_the_contract_codes_and_names() {
+        let got: Vec<_> = OrderStatus::ALL
+            .iter()
+            .map(|s| (s.code(), s.name()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (1, "pending"),
+                (2, "processing"),
+                (3, "completed"),
+                (4, "timeout"),
+                (5, "failed")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_status_filter_accepts_code_or_name() {
+        assert_eq!(OrderStatus::parse("3"), Some(OrderStatus::Completed));
+        assert_eq!(OrderStatus::parse("timeout"), Some(OrderStatus::Timeout));
+        assert_eq!(OrderStatus::parse("6"), None);
+        assert_eq!(OrderStatus::parse("Pending"), None);
+        assert_eq!(OrderStatus::from_code(5), Some(OrderStatus::Failed));
+        assert_eq!(OrderStatus::from_code(0), None);
+    }
+
+    #[test]
+    fn only_pending_and_processing_hold_stock() {
+        let holding: Vec<_> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| s.holds_stock())
+            .collect();
+        assert_eq!(holding, [OrderStatus::Pending, OrderStatus::Processing]);
+    }
+}

@@ -1,0 +1,46 @@
+//! The use cases' error: one enum callers branch on, each variant one answer of the API.
+
+use crate::domain::InvalidValue;
+use crate::ports::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input outside the contract; the message says which and is safe to show.
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("order not found")]
+    OrderNotFound,
+    #[error("product not found")]
+    ProductNotFound,
+    #[error("not enough stock for this order")]
+    OutOfStock,
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyMismatch,
+    #[error("the order has no successful payment to refund")]
+    NotRefundable,
+    /// Something failed inside; logged with its source, shown to clients as `internal`.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<InvalidValue> for Error {
+    fn from(e: InvalidValue) -> Self {
+        Self::InvalidRequest(e.0)
+    }
+}
+
+impl From<StoreError> for Error {
+    /// The meaning of a store error outside a specific use case; use cases that expect a
+    /// `Conflict` handle it before this.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::OutOfStock => Self::OutOfStock,
+            StoreError::ProductNotFound => Self::ProductNotFound,
+            StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
+            StoreError::InvalidCursor => {
+                Self::InvalidRequest("cursor is not one this server made".into())
+            }
+            e @ (StoreError::Conflict | StoreError::Backend(_)) => Self::Internal(e),
+        }
+    }
+}

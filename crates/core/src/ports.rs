@@ -1,0 +1,151 @@
+//! Ports: what the core needs from the outside world, as traits adapters implement.
+//!
+//! The store port is shaped for the weakest backend it must fit, DynamoDB: every change is
+//! a conditional write on the current state or a transaction over a few known items, never
+//! a read-modify-write. A lost condition is reported as the one backend-neutral
+//! [`StoreError::Conflict`]; the service decides what it means.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::domain::lifecycle::Transition;
+use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductId, StockCount};
+use crate::domain::{Timestamp, UserId};
+
+/// Where "now" comes from. Business deadlines (`expiresAt`, payment in time or late) read
+/// this, so tests can move time by hand.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
+/// The one error every store adapter returns, whatever its backend.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost its condition: the item is not in the expected state (or
+    /// does not exist). Nothing was written.
+    #[error("the item changed or is missing; nothing was written")]
+    Conflict,
+    /// Placing: the product exists but `stockCount < quantity`. Nothing was written.
+    #[error("not enough stock")]
+    OutOfStock,
+    /// Placing: no such product. Nothing was written.
+    #[error("no such product")]
+    ProductNotFound,
+    /// Placing: the idempotency key was used with a different request. Nothing was written.
+    #[error("idempotency key used with a different request")]
+    IdempotencyMismatch,
+    /// Listing: the cursor was not made by this store.
+    #[error("cursor not recognised")]
+    InvalidCursor,
+    /// The backend failed (I/O, unavailable, corrupt). The source says why; it is logged,
+    /// never shown to clients.
+    #[error("storage backend failed")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// A request to place an order, ready to be written.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// The order as it must be stored (status 1, timestamps and `expiresAt` set).
+    pub order: Order,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// An `Idempotency-Key` with a fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub key: IdempotencyKey,
+    /// Equal fingerprints mean "the same request"; see `service::fingerprint`.
+    pub fingerprint: String,
+}
+
+/// What placing did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// A new order was written and its stock locked.
+    Created(Order),
+    /// The idempotency key was seen before with the same request: this is the order it
+    /// made (as it is now). Nothing was written.
+    Replayed(Order),
+}
+
+/// Filters and paging for listing orders, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderQuery {
+    pub user_id: Option<UserId>,
+    pub status: Option<OrderStatus>,
+    /// 1..=500, checked by the caller.
+    pub limit: u32,
+    /// A `next_cursor` this store returned earlier.
+    pub cursor: Option<String>,
+}
+
+/// One page of orders, newest first. `next_cursor` is URL-safe and `None` on the last page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderPage {
+    pub orders: Vec<Order>,
+    pub next_cursor: Option<String>,
+}
+
+/// Orders and inventory.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    /// Atomically: lock `quantity` units of the product (`stockCount -= q`,
+    /// `lockedCount += q`, only if `stockCount >= q`), write the order, and remember the
+    /// idempotency key with it.
+    ///
+    /// # Errors
+    /// `ProductNotFound`, `OutOfStock` or `IdempotencyMismatch`, each with nothing written;
+    /// `Backend` when the backend fails.
+    async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError>;
+
+    /// # Errors
+    /// `Backend` only; a missing order is `Ok(None)`.
+    async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+
+    /// Orders newest first; those placed within one millisecond keep the order in which the
+    /// store accepted them.
+    ///
+    /// # Errors
+    /// `InvalidCursor` for a cursor this store did not make; `Backend`.
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
+
+    /// Apply `t` atomically, only if the order is currently in `t.from`: the new state, the
+    /// payment fields, `updatedAt`, the stock effect on the product's counters, and, when
+    /// the backend can, the queue message and refund that the transition starts.
+    ///
+    /// # Errors
+    /// `Conflict` if the order is not in `t.from` (or does not exist), with nothing written;
+    /// `Backend`.
+    async fn apply(&self, t: &Transition) -> Result<(), StoreError>;
+
+    /// Set a product's available stock, creating it with `lockedCount = 0` if new; an
+    /// existing product keeps its `lockedCount`.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError>;
+
+    /// # Errors
+    /// `Backend` only; a missing product is `Ok(None)`.
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+
+    /// Every product, by `productId`.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn list_products(&self) -> Result<Vec<Product>, StoreError>;
+
+    /// Whether the store answers (for `/healthz`).
+    ///
+    /// # Errors
+    /// `Backend` when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,172 @@
+//! The use cases. Inbound adapters (HTTP, Lambda, the CLI) call these and nothing below.
+//!
+//! The service reads the clock, builds validated domain values into store commands, asks
+//! [`crate::domain::lifecycle`] what a change should be, and turns store errors into
+//! [`Error`]s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::{
+    IdempotencyKey, Order, OrderId, OrderState, Product, ProductId, Quantity, StockCount, UserId,
+};
+use crate::error::Error;
+use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderPage, OrderQuery, OrderStore};
+
+/// Settings of the use cases (the rest of the configuration belongs to the adapters).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `expiresAt = createdAt + payment_timeout`.
+    pub payment_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            payment_timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// A validated `POST /order`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub user_id: UserId,
+    pub product_id: ProductId,
+    pub quantity: Quantity,
+}
+
+pub struct OrderService {
+    store: Arc<dyn OrderStore>,
+    clock: Arc<dyn Clock>,
+    settings: Settings,
+}
+
+impl OrderService {
+    pub fn new(store: Arc<dyn OrderStore>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        Self {
+            store,
+            clock,
+            settings,
+        }
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Place an order and lock its stock in one atomic step. With an idempotency key, a
+    /// repeat of the same request returns the order the first one made, and locks nothing.
+    ///
+    /// # Errors
+    /// `ProductNotFound`, `OutOfStock`, `IdempotencyMismatch`, `Internal`.
+    pub async fn place_order(
+        &self,
+        req: PlaceOrder,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Order, Error> {
+        let now = self.clock.now();
+        let idempotency = key.map(|key| IdempotencyRecord {
+            key,
+            fingerprint: fingerprint(&req),
+        });
+        let order = Order {
+            id: OrderId::new_random(),
+            user_id: req.user_id,
+            product_id: req.product_id,
+            quantity: req.quantity,
+            state: OrderState::PLACED,
+            payment_time: None,
+            payment_id: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now.plus(self.settings.payment_timeout),
+        };
+        let placed = self.store.place_order(NewOrder { order, idempotency }).await?;
+        Ok(match placed {
+            crate::ports::Placed::Created(o) | crate::ports::Placed::Replayed(o) => o,
+        })
+    }
+
+    /// # Errors
+    /// `OrderNotFound`, `Internal`.
+    pub async fn get_order(&self, id: OrderId) -> Result<Order, Error> {
+        self.store.get_order(id).await?.ok_or(Error::OrderNotFound)
+    }
+
+    /// # Errors
+    /// `InvalidRequest` for a cursor the store did not make, `Internal`.
+    pub async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, Error> {
+        Ok(self.store.list_orders(query).await?)
+    }
+
+    /// # Errors
+    /// `Internal`.
+    pub async fn set_stock(&self, id: &ProductId, stock: StockCount) -> Result<Product, Error> {
+        Ok(self.store.put_product(id, stock).await?)
+    }
+
+    /// # Errors
+    /// `ProductNotFound`, `Internal`.
+    pub async fn get_product(&self, id: &ProductId) -> Result<Product, Error> {
+        self.store.get_product(id).await?.ok_or(Error::ProductNotFound)
+    }
+
+    /// # Errors
+    /// `Internal`.
+    pub async fn list_products(&self) -> Result<Vec<Product>, Error> {
+        Ok(self.store.list_products().await?)
+    }
+
+    /// Seed a few products when the store has none (`--demo`). Returns how many it added.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn seed_demo(&self) -> Result<usize, Error> {
+        if !self.store.list_products().await?.is_empty() {
+            return Ok(0);
+        }
+        let demo = [("coffee-beans", 100), ("espresso-cup", 25), ("limited-grinder", 5)];
+        for (id, stock) in demo {
+            let id = ProductId::parse("productId", id)?;
+            self.store.put_product(&id, StockCount::new(stock)?).await?;
+        }
+        Ok(demo.len())
+    }
+
+    /// # Errors
+    /// `Internal` when the store does not answer.
+    pub async fn health(&self) -> Result<(), Error> {
+        Ok(self.store.ping().await?)
+    }
+}
+
+/// What makes two `POST /order` requests "the same" for an idempotency key: the parsed
+/// request, so `{"quantity": 1}` and a body without `quantity` are the same request.
+/// Length prefixes keep it unambiguous whatever characters the ids hold.
+pub fn fingerprint(req: &PlaceOrder) -> String {
+    let (u, p) = (req.user_id.as_str(), req.product_id.as_str());
+    format!("{}:{u}|{}:{p}|{}", u.len(), p.len(), req.quantity.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Id;
+
+    fn req(user: &str, product: &str, q: i64) -> PlaceOrder {
+        PlaceOrder {
+            user_id: Id::parse("userId", user).unwrap(),
+            product_id: Id::parse("productId", product).unwrap(),
+            quantity: Quantity::new(q).unwrap(),
+        }
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart_unambiguously() {
+        assert_eq!(fingerprint(&req("u", "p", 1)), fingerprint(&req("u", "p", 1)));
+        assert_ne!(fingerprint(&req("u", "p", 1)), fingerprint(&req("u", "p", 2)));
+        assert_ne!(fingerprint(&req("u|1", "p", 1)), fingerprint(&req("u", "1|p", 1)));
+        assert_ne!(fingerprint(&req("a:b", "c", 1)), fingerprint(&req("a", "b:c", 1)));
+    }
+}
