@@ -1,1 +1,26 @@
-//! wip
+//! The embedded backend: orders, inventory and idempotency keys in one SQLite file.
+//!
+//! # Layout
+//!
+//! - [`schema`]: the versioned migrations, run at start-up.
+//! - [`writer`]: the one writer thread that owns the write connection and commits waiting
+//!   writes together (group commit); every write goes through it.
+//! - `reader`: a small pool of read-only connections; WAL lets reads run beside the writer.
+//! - `rows`: SQL rows to domain values and back.
+//! - [`SqliteStore`]: the [`orderflow_core::ports::OrderStore`] built from the above.
+//!
+//! # Durability
+//!
+//! WAL with `synchronous=FULL`: a write is acknowledged only after the commit that holds it
+//! has been fsynced, so an acknowledged order survives `kill -9` and power loss.
+
+mod reader;
+mod rows;
+pub mod schema;
+mod store;
+pub mod writer;
+
+pub use store::SqliteStore;
+
+/// The database file inside `--data-dir`.
+pub const DB_FILE: &str = "orderflow.db";
