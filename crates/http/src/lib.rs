@@ -1,1 +1,54 @@
-//! wip
+//! orderflow's HTTP API: an axum router over the core's use cases.
+//!
+//! # Layout
+//!
+//! - [`error`]: [`ApiError`], the one error type every handler returns; it becomes the
+//!   contract's `{"error": {"code", "message"}}` body with the right status.
+//! - [`extract`]: extractors that turn malformed input into that same error (a JSON body
+//!   read as bytes with a 64 KiB limit, path ids, query strings).
+//! - [`dto`]: the JSON shapes of the contract, and their conversion from domain values.
+//! - [`routes`]: one module per resource.
+//!
+//! [`router`] wires them into one `Router` that the binary serves (and that a Lambda can
+//! serve the same way).
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use orderflow_core::service::OrderService;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+
+/// Request bodies above this are refused with `413 payload_too_large`.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Arc<OrderService>,
+    /// When set, inventory writes (and later refunds and simulation) need
+    /// `Authorization: Bearer <token>`.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(routes::orders::routes())
+        .merge(routes::inventory::routes())
+        .merge(routes::health::routes())
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,142 @@
+//! The contract's JSON shapes (camelCase), built from domain values.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use orderflow_core::domain::{Order, Product, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// RFC 3339 UTC with milliseconds: `2026-11-25T08:00:00.000Z`.
+pub fn rfc3339(t: Timestamp) -> String {
+    // Clamped to what RFC 3339 can write (years 1970..=9999); real timestamps are far inside.
+    const MAX_MS: i64 = 253_402_300_799_999;
+    let ms = t.as_millis().clamp(0, MAX_MS) as u64;
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// `POST /order`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PlaceOrderBody {
+    pub user_id: String,
+    pub product_id: String,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+}
+
+/// `PUT /inventory/{productId}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SetStockBody {
+    pub stock_count: i64,
+}
+
+/// The full order object.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderDto {
+    pub order_id: String,
+    pub user_id: String,
+    pub product_id: String,
+    pub quantity: i64,
+    pub order_status: u8,
+    pub status: &'static str,
+    pub payment_status: &'static str,
+    pub payment_time: Option<String>,
+    pub payment_id: Option<String>,
+    pub refund_status: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: String,
+}
+
+impl From<&Order> for OrderDto {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.id.to_string(),
+            user_id: o.user_id.to_string(),
+            product_id: o.product_id.to_string(),
+            quantity: o.quantity.get(),
+            order_status: o.state.status.code(),
+            status: o.state.status.name(),
+            payment_status: o.state.payment.name(),
+            payment_time: o.payment_time.map(rfc3339),
+            payment_id: o.payment_id.clone(),
+            refund_status: o.state.refund.name(),
+            created_at: rfc3339(o.created_at),
+            updated_at: rfc3339(o.updated_at),
+            expires_at: rfc3339(o.expires_at),
+        }
+    }
+}
+
+/// `GET /order/{id}/status`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderStatusDto {
+    pub order_id: String,
+    pub order_status: u8,
+    pub status: &'static str,
+    pub payment_status: &'static str,
+    pub refund_status: &'static str,
+}
+
+impl From<&Order> for OrderStatusDto {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.id.to_string(),
+            order_status: o.state.status.code(),
+            status: o.state.status.name(),
+            payment_status: o.state.payment.name(),
+            refund_status: o.state.refund.name(),
+        }
+    }
+}
+
+/// `GET /orders`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderListDto {
+    pub orders: Vec<OrderDto>,
+    pub next_cursor: Option<String>,
+}
+
+/// The inventory object: exactly these three fields.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductDto {
+    pub product_id: String,
+    pub stock_count: i64,
+    pub locked_count: i64,
+}
+
+impl From<&Product> for ProductDto {
+    fn from(p: &Product) -> Self {
+        Self {
+            product_id: p.product_id.to_string(),
+            stock_count: p.stock_count,
+            locked_count: p.locked_count,
+        }
+    }
+}
+
+/// `GET /inventory`.
+#[derive(Debug, Serialize)]
+pub struct ProductListDto {
+    pub products: Vec<ProductDto>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(1_795_939_200_000)),
+            "2026-11-29T08:00:00.000Z"
+        );
+        assert_eq!(rfc3339(Timestamp::from_millis(1_795_939_200_007)), "2026-11-29T08:00:00.007Z");
+        assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(Timestamp::from_millis(i64::MAX)), "9999-12-31T23:59:59.999Z");
+    }
+}
