@@ -82,7 +82,10 @@ impl OrderService {
             updated_at: now,
             expires_at: now.plus(self.settings.payment_timeout),
         };
-        let placed = self.store.place_order(NewOrder { order, idempotency }).await?;
+        let placed = self
+            .store
+            .place_order(NewOrder { order, idempotency })
+            .await?;
         Ok(match placed {
             crate::ports::Placed::Created(o) | crate::ports::Placed::Replayed(o) => o,
         })
@@ -109,7 +112,10 @@ impl OrderService {
     /// # Errors
     /// `ProductNotFound`, `Internal`.
     pub async fn get_product(&self, id: &ProductId) -> Result<Product, Error> {
-        self.store.get_product(id).await?.ok_or(Error::ProductNotFound)
+        self.store
+            .get_product(id)
+            .await?
+            .ok_or(Error::ProductNotFound)
     }
 
     /// # Errors
@@ -126,7 +132,11 @@ impl OrderService {
         if !self.store.list_products().await?.is_empty() {
             return Ok(0);
         }
-        let demo = [("coffee-beans", 100), ("espresso-cup", 25), ("limited-grinder", 5)];
+        let demo = [
+            ("coffee-beans", 100),
+            ("espresso-cup", 25),
+            ("limited-grinder", 5),
+        ];
         for (id, stock) in demo {
             let id = ProductId::parse("productId", id)?;
             self.store.put_product(&id, StockCount::new(stock)?).await?;
@@ -164,9 +174,21 @@ mod tests {
 
     #[test]
     fn fingerprints_tell_requests_apart_unambiguously() {
-        assert_eq!(fingerprint(&req("u", "p", 1)), fingerprint(&req("u", "p", 1)));
-        assert_ne!(fingerprint(&req("u", "p", 1)), fingerprint(&req("u", "p", 2)));
-        assert_ne!(fingerprint(&req("u|1", "p", 1)), fingerprint(&req("u", "1|p", 1)));
-        assert_ne!(fingerprint(&req("a:b", "c", 1)), fingerprint(&req("a", "b:c", 1)));
+        assert_eq!(
+            fingerprint(&req("u", "p", 1)),
+            fingerprint(&req("u", "p", 1))
+        );
+        assert_ne!(
+            fingerprint(&req("u", "p", 1)),
+            fingerprint(&req("u", "p", 2))
+        );
+        assert_ne!(
+            fingerprint(&req("u|1", "p", 1)),
+            fingerprint(&req("u", "1|p", 1))
+        );
+        assert_ne!(
+            fingerprint(&req("a:b", "c", 1)),
+            fingerprint(&req("a", "b:c", 1))
+        );
     }
 }

@@ -135,8 +135,17 @@ mod tests {
             rfc3339(Timestamp::from_millis(1_795_939_200_000)),
             "2026-11-29T08:00:00.000Z"
         );
-        assert_eq!(rfc3339(Timestamp::from_millis(1_795_939_200_007)), "2026-11-29T08:00:00.007Z");
-        assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(Timestamp::from_millis(i64::MAX)), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(1_795_939_200_007)),
+            "2026-11-29T08:00:00.007Z"
+        );
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(i64::MAX)),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 }

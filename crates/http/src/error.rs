@@ -41,7 +41,10 @@ impl ApiError {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("request bodies are limited to {} bytes", crate::MAX_BODY_BYTES),
+            format!(
+                "request bodies are limited to {} bytes",
+                crate::MAX_BODY_BYTES
+            ),
         )
     }
 

@@ -9,7 +9,11 @@ use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "orderflow", version, about = "Orders that lock stock while the customer pays")]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Orders that lock stock while the customer pays"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,7 +38,12 @@ pub struct ServeArgs {
     pub listen: String,
 
     /// Where orders and inventory are stored.
-    #[arg(long, env = "ORDERFLOW_BACKEND", value_enum, default_value = "embedded")]
+    #[arg(
+        long,
+        env = "ORDERFLOW_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
     pub backend: Backend,
 
     /// Directory of the embedded database (created if missing).
@@ -81,7 +90,10 @@ mod tests {
 
     #[test]
     fn durations_are_human() {
-        assert_eq!(positive_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            positive_duration("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
         assert_eq!(positive_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(positive_duration("30m").unwrap(), Duration::from_secs(1800));
         assert!(positive_duration("0s").is_err());

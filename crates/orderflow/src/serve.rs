@@ -27,7 +27,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     ));
     if args.demo {
         let seeded = service.seed_demo().await.context("seeding demo products")?;
-        tracing::info!(products = seeded, "demo products seeded (none when the store had some)");
+        tracing::info!(
+            products = seeded,
+            "demo products seeded (none when the store had some)"
+        );
     }
     if args.admin_token.is_none() {
         tracing::warn!("no --admin-token: anyone who can reach this server can set stock");

@@ -358,9 +358,18 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {
         let c = encode_cursor(42);
-        assert!(c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            c.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(decode_cursor(&c).unwrap(), 42);
-        for bad in ["", "42", "not a cursor", "%%%", &URL_SAFE_NO_PAD.encode("o1.-3")] {
+        for bad in [
+            "",
+            "42",
+            "not a cursor",
+            "%%%",
+            &URL_SAFE_NO_PAD.encode("o1.-3"),
+        ] {
             assert!(
                 matches!(decode_cursor(bad), Err(StoreError::InvalidCursor)),
                 "{bad}"

@@ -142,9 +142,8 @@ impl IdempotencyKey {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let ok = !s.is_empty()
-            && s.len() <= Self::MAX_LEN
-            && s.bytes().all(|b| b.is_ascii_graphic());
+        let ok =
+            !s.is_empty() && s.len() <= Self::MAX_LEN && s.bytes().all(|b| b.is_ascii_graphic());
         if ok {
             Ok(Self(s.to_owned()))
         } else {

@@ -154,7 +154,8 @@ pub fn on_payment(
         // Paid after the deadline but before the sweeper ran: exactly as late. The deadline
         // belongs to the order, not to the sweeper's schedule.
         (Pending, P::Pending, PaymentOutcome::Success) => {
-            let mut t = Transition::new(order, to(Timeout, P::Success, RefundStatus::Initiated), now);
+            let mut t =
+                Transition::new(order, to(Timeout, P::Success, RefundStatus::Initiated), now);
             t.stock = StockEffect::Release;
             (t, WebhookOutcome::RefundInitiated)
         }
@@ -169,7 +170,11 @@ pub fn on_payment(
         (Timeout | Failed, P::Pending | P::Failed, PaymentOutcome::Success)
             if s.refund == RefundStatus::None =>
         {
-            let t = Transition::new(order, to(s.status, P::Success, RefundStatus::Initiated), now);
+            let t = Transition::new(
+                order,
+                to(s.status, P::Success, RefundStatus::Initiated),
+                now,
+            );
             (t, WebhookOutcome::RefundInitiated)
         }
         // Everything else is a repeat or is superseded: a success after a success, a failure
@@ -190,7 +195,9 @@ pub fn on_payment(
 /// `None` when the order is not (or no longer) for the sweeper.
 pub fn on_expiry(order: &Order, now: Timestamp) -> Option<Transition> {
     let s = order.state;
-    if s.status == OrderStatus::Pending && s.payment == PaymentStatus::Pending && order.expires_at < now
+    if s.status == OrderStatus::Pending
+        && s.payment == PaymentStatus::Pending
+        && order.expires_at < now
     {
         let mut t = Transition::new(
             order,
@@ -447,7 +454,10 @@ mod tests {
         let paid = order(Pending, PaymentStatus::Success, RefundStatus::None);
         assert_eq!(on_expiry(&paid, at(THIRTY_MIN)), None);
         for s in [Processing, Completed, Timeout, Failed] {
-            assert_eq!(on_expiry(&order(s, PaymentStatus::Pending, RefundStatus::None), at(1)), None);
+            assert_eq!(
+                on_expiry(&order(s, PaymentStatus::Pending, RefundStatus::None), at(1)),
+                None
+            );
         }
     }
 
@@ -470,7 +480,12 @@ mod tests {
             order(Timeout, PaymentStatus::Success, RefundStatus::Initiated),
             order(Failed, PaymentStatus::Failed, RefundStatus::None),
         ] {
-            assert_eq!(on_consume(&o, at(0)), ConsumeDecision::Skip, "{:?}", o.state);
+            assert_eq!(
+                on_consume(&o, at(0)),
+                ConsumeDecision::Skip,
+                "{:?}",
+                o.state
+            );
         }
     }
 
@@ -480,7 +495,13 @@ mod tests {
         let t = on_processed(&processing, at(0)).expect("completes");
         assert_eq!(t.to.status, Completed);
         assert_eq!(t.stock, StockEffect::Sell);
-        assert_eq!(on_processed(&order(Completed, PaymentStatus::Success, RefundStatus::None), at(0)), None);
+        assert_eq!(
+            on_processed(
+                &order(Completed, PaymentStatus::Success, RefundStatus::None),
+                at(0)
+            ),
+            None
+        );
         assert_eq!(on_processed(&placed(), at(0)), None);
     }
 
@@ -489,7 +510,10 @@ mod tests {
         let completed = order(Completed, PaymentStatus::Success, RefundStatus::None);
         match on_refund_request(&completed, at(0)) {
             RefundDecision::Initiate(t) => {
-                assert_eq!(t.to.status, Completed, "a refund does not change the status");
+                assert_eq!(
+                    t.to.status, Completed,
+                    "a refund does not change the status"
+                );
                 assert_eq!(t.to.refund, RefundStatus::Initiated);
                 assert_eq!(t.stock, StockEffect::None);
                 assert!(t.initiates_refund());
@@ -498,9 +522,15 @@ mod tests {
         }
         for refund in [RefundStatus::Initiated, RefundStatus::Completed] {
             let o = order(Timeout, PaymentStatus::Success, refund);
-            assert_eq!(on_refund_request(&o, at(0)), RefundDecision::AlreadyRequested);
+            assert_eq!(
+                on_refund_request(&o, at(0)),
+                RefundDecision::AlreadyRequested
+            );
         }
-        for o in [placed(), order(Failed, PaymentStatus::Failed, RefundStatus::None)] {
+        for o in [
+            placed(),
+            order(Failed, PaymentStatus::Failed, RefundStatus::None),
+        ] {
             assert_eq!(on_refund_request(&o, at(0)), RefundDecision::NotRefundable);
         }
     }

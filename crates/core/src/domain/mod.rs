@@ -5,6 +5,6 @@ pub mod lifecycle;
 pub mod order;
 pub mod time;
 
-pub use ids::{IdempotencyKey, Id, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
+pub use ids::{Id, IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
 pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus};
 pub use time::Timestamp;

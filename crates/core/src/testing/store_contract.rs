@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome, StockEffect, Transition};
 use crate::domain::{
-    Id, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
-    ProductId, Quantity, StockCount, Timestamp,
+    Id, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product, ProductId,
+    Quantity, StockCount, Timestamp,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -98,7 +98,10 @@ pub async fn placing_locks_stock_and_writes_the_order(store: Store) {
     let n = new_order("u1", "p1", 3, T0);
     let placed = place(&store, n.clone()).await;
     assert_eq!(placed, n.order);
-    assert_eq!(store.get_order(n.order.id).await.unwrap(), Some(n.order.clone()));
+    assert_eq!(
+        store.get_order(n.order.id).await.unwrap(),
+        Some(n.order.clone())
+    );
     let p = product(&store, "p1").await;
     assert_eq!((p.stock_count, p.locked_count), (7, 3));
     assert_eq!(placed.expires_at, T0.plus(TIMEOUT));
@@ -131,7 +134,10 @@ pub async fn an_idempotent_retry_returns_the_first_order_and_locks_nothing_more(
     stock(&store, "p1", 10).await;
     let first = place(&store, with_key(new_order("u1", "p1", 2, T0), "k1")).await;
     // A retry is a new request with a new id and time, but the same key and body.
-    let retry = with_key(new_order("u1", "p1", 2, T0.plus(Duration::from_secs(1))), "k1");
+    let retry = with_key(
+        new_order("u1", "p1", 2, T0.plus(Duration::from_secs(1))),
+        "k1",
+    );
     match store.place_order(retry).await.unwrap() {
         Placed::Replayed(o) => assert_eq!(o, first),
         Placed::Created(o) => panic!("retry made a second order {}", o.id),
@@ -144,10 +150,7 @@ pub async fn an_idempotent_retry_returns_the_first_order_and_locks_nothing_more(
 pub async fn an_idempotency_key_with_another_request_is_a_mismatch(store: Store) {
     stock(&store, "p1", 10).await;
     place(&store, with_key(new_order("u1", "p1", 1, T0), "k1")).await;
-    for other in [
-        new_order("u1", "p1", 2, T0),
-        new_order("u2", "p1", 1, T0),
-    ] {
+    for other in [new_order("u1", "p1", 2, T0), new_order("u2", "p1", 1, T0)] {
         let err = store.place_order(with_key(other, "k1")).await.unwrap_err();
         assert!(matches!(err, StoreError::IdempotencyMismatch), "{err:?}");
     }
@@ -227,18 +230,24 @@ pub async fn concurrent_retries_with_one_key_make_one_order(store: Store) {
     assert_eq!((p.stock_count, p.locked_count), (97, 3));
 }
 
-pub async fn listing_is_newest_first_and_keeps_acceptance_order_within_a_millisecond(
-    store: Store,
-) {
+pub async fn listing_is_newest_first_and_keeps_acceptance_order_within_a_millisecond(store: Store) {
     stock(&store, "p1", 100).await;
     let mut placed = Vec::new();
     // Five orders in one millisecond, then two later ones.
     for i in 0..5 {
-        placed.push(place(&store, new_order(&format!("u{i}"), "p1", 1, T0)).await.id);
+        placed.push(
+            place(&store, new_order(&format!("u{i}"), "p1", 1, T0))
+                .await
+                .id,
+        );
     }
     for i in 5..7 {
         let at = T0.plus(Duration::from_millis(i));
-        placed.push(place(&store, new_order(&format!("u{i}"), "p1", 1, at)).await.id);
+        placed.push(
+            place(&store, new_order(&format!("u{i}"), "p1", 1, at))
+                .await
+                .id,
+        );
     }
     let listed: Vec<_> = all_orders(&store, query(500))
         .await
@@ -339,8 +348,9 @@ pub async fn a_transition_applies_only_from_its_expected_state(store: Store) {
     let o = place(&store, new_order("u1", "p1", 4, T0)).await;
     let late = T0.plus(TIMEOUT).plus(Duration::from_millis(1));
     let sweep = lifecycle::on_expiry(&o, late).unwrap();
-    let PaymentDecision::Apply { transition: fail, .. } =
-        lifecycle::on_payment(&o, PaymentOutcome::Failed, None, late)
+    let PaymentDecision::Apply {
+        transition: fail, ..
+    } = lifecycle::on_payment(&o, PaymentOutcome::Failed, None, late)
     else {
         panic!("failure applies to a placed order")
     };
@@ -356,7 +366,10 @@ pub async fn a_transition_applies_only_from_its_expected_state(store: Store) {
     // A transition for an order that does not exist is a conflict too.
     let mut ghost = sweep.clone();
     ghost.order_id = OrderId::new_random();
-    assert!(matches!(store.apply(&ghost).await, Err(StoreError::Conflict)));
+    assert!(matches!(
+        store.apply(&ghost).await,
+        Err(StoreError::Conflict)
+    ));
 }
 
 pub async fn release_and_sell_move_the_counters(store: Store) {
@@ -389,7 +402,13 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
     assert_eq!(done.stock, StockEffect::Sell);
     store.apply(&done).await.unwrap();
     assert_eq!(
-        store.get_order(sold.id).await.unwrap().unwrap().state.status,
+        store
+            .get_order(sold.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status,
         OrderStatus::Completed
     );
 

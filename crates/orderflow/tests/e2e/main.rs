@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `orderflow` binary on a random port and a fresh data dir,
+//! spoken to over HTTP. One test binary for all of them (one link, shared helpers).
+
+mod helpers;
+
+mod config;
+mod flash_sale;
+mod inventory;
+mod orders;
+mod restart;
+mod validation;
