@@ -1,7 +1,7 @@
 //! The use cases' error: one enum callers branch on, each variant one answer of the API.
 
 use crate::domain::InvalidValue;
-use crate::ports::StoreError;
+use crate::ports::{GatewayError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -18,6 +18,10 @@ pub enum Error {
     IdempotencyMismatch,
     #[error("the order has no successful payment to refund")]
     NotRefundable,
+    /// An outside system (the processing work, the refund gateway) did not do its part;
+    /// the queue message that asked for it is delivered again.
+    #[error("gateway: {0}")]
+    Gateway(#[source] GatewayError),
     /// Something failed inside; logged with its source, shown to clients as `internal`.
     #[error("internal error")]
     Internal(#[source] StoreError),

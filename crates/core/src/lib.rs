@@ -9,18 +9,23 @@
 //! - [`domain`]: validated values ([`domain::ids`]), the order itself ([`domain::order`]) and the
 //!   lifecycle rules of the contract as pure functions that return a decision
 //!   ([`domain::lifecycle`]).
-//! - [`ports`]: the traits a backend implements (store, clock) and the one
-//!   backend-neutral [`ports::StoreError`].
-//! - [`service`]: the use cases (place an order, read it, list, set stock); it turns decisions
-//!   into conditional writes and decides what a lost condition means.
+//! - [`ports`]: the traits a backend implements (store, queue, clock, processing work,
+//!   refund gateway) and the one backend-neutral [`ports::StoreError`].
+//! - [`service`]: the use cases (orders, payments, refunds, the consumer's and the
+//!   sweeper's unit of work); it turns decisions into conditional writes and decides what a
+//!   lost condition means.
+//! - [`messages`]: the JSON bodies of queue messages.
+//! - [`signature`]: the payment webhook's HMAC signature.
 //! - [`clock`]: the system clock and the manual clock tests move by hand.
 //! - `testing` (feature `testing`): the store contract suite every adapter runs.
 
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod messages;
 pub mod ports;
 pub mod service;
+pub mod signature;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -6,6 +6,7 @@
 //! [`StoreError::Conflict`]; the service decides what it means.
 
 use std::fmt;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -118,13 +119,27 @@ pub trait OrderStore: Send + Sync {
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
 
     /// Apply `t` atomically, only if the order is currently in `t.from`: the new state, the
-    /// payment fields, `updatedAt`, the stock effect on the product's counters, and, when
-    /// the backend can, the queue message and refund that the transition starts.
+    /// payment fields, `updatedAt` and the stock effect on the product's counters. When
+    /// [`OrderStore::writes_messages`] is true, also the messages the transition starts
+    /// (`{"orderId"}` to the orders queue when `t.enqueue`, to the refunds queue when
+    /// `t.initiates_refund()`), in the same atomic step.
     ///
     /// # Errors
     /// `Conflict` if the order is not in `t.from` (or does not exist), with nothing written;
     /// `Backend`.
     async fn apply(&self, t: &Transition) -> Result<(), StoreError>;
+
+    /// Whether [`OrderStore::apply`] writes a transition's queue messages in the same atomic
+    /// step (the embedded store: same transaction). When false, the service sends them
+    /// right after the write, and the sweeper closes the gap a crash in between leaves.
+    fn writes_messages(&self) -> bool;
+
+    /// Up to `limit` unpaid pending orders with `expiresAt < now`, earliest deadline first,
+    /// found through an index (never a scan).
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError>;
 
     /// Set a product's available stock, creating it with `lockedCount = 0` if new; an
     /// existing product keeps its `lockedCount`.
@@ -148,4 +163,81 @@ pub trait OrderStore: Send + Sync {
     /// # Errors
     /// `Backend` when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A message as a queue hands it out. `receipt` identifies this delivery: deleting or
+/// releasing with the receipt of an earlier delivery of the same message does nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt: String,
+    pub body: String,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// A queue with the semantics of SQS, so that SQS can stand in for the embedded one:
+/// at-least-once delivery, a visibility timeout (a received message is hidden, not
+/// removed, until deleted or the timeout passes), a receive count, and dead-lettering of a
+/// message received too many times without being deleted.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Send `body`, visible to receivers after `delay`.
+    ///
+    /// # Errors
+    /// `Backend` only; an error means the message may or may not have been sent.
+    async fn send(&self, body: &str, delay: Duration) -> Result<(), StoreError>;
+
+    /// Up to `max` visible messages, each hidden for the visibility timeout. Waits up to
+    /// `wait` for one to become visible (woken by a send, not by polling); an empty result
+    /// means none did.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Remove a delivered message for good (it was handled).
+    ///
+    /// # Errors
+    /// `Backend` only; a stale receipt is not an error.
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError>;
+
+    /// Make a delivered message visible again after `delay` (it could not be handled now).
+    ///
+    /// # Errors
+    /// `Backend` only; a stale receipt is not an error.
+    async fn release(&self, receipt: &str, delay: Duration) -> Result<(), StoreError>;
+
+    /// Whether the queue answers (for `/healthz`).
+    ///
+    /// # Errors
+    /// `Backend` when it does not.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Why an outside system (the processing work, the refund gateway) did not do its part.
+/// The message that asked for it stays in its queue and is delivered again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct GatewayError(pub String);
+
+/// The work done for a paid order between 2/processing and 3/completed.
+#[async_trait]
+pub trait OrderProcessor: Send + Sync {
+    /// Must be safe to run twice for one order: a message is delivered at least once.
+    ///
+    /// # Errors
+    /// When the work could not be done now; it is retried.
+    async fn process(&self, order: &Order) -> Result<(), GatewayError>;
+}
+
+/// The payment provider's refund API.
+#[async_trait]
+pub trait RefundGateway: Send + Sync {
+    /// Refund the order's payment and return once the provider confirms. Keyed by order id,
+    /// so asking twice refunds once.
+    ///
+    /// # Errors
+    /// When the provider did not confirm; the refund is retried.
+    async fn refund(&self, order: &Order) -> Result<(), GatewayError>;
 }

@@ -1,24 +1,37 @@
 //! Test support for adapter crates (feature `testing`).
 //!
-//! [`store_contract`] holds the store contract suite: each case is a `pub async fn` taking
-//! a fresh, empty store. [`store_contract_suite!`](crate::store_contract_suite) expands into
-//! one `#[tokio::test]` per case, so a backend runs the whole suite with one line and a
-//! failure names both the case and the backend.
+//! Three suites, each written once and run against every backend: [`store_contract`] (the
+//! store port), [`queue_contract`] (the queue port), [`lifecycle_contract`] (section 1 of
+//! the contract through the service, on a store and its queues). Each case is a
+//! `pub async fn` taking a fresh fixture; the macros below expand a suite into one
+//! `#[tokio::test]` per case, so a backend runs it with one line and a failure names both
+//! the case and the backend.
 
+pub mod lifecycle_contract;
+pub mod queue_contract;
 pub mod store_contract;
 
-/// Run every store contract case against a backend.
-///
-/// `$make` is an async function returning `(Arc<dyn OrderStore>, guard)`: a fresh, empty
-/// store and whatever must live as long as it (a temp dir, an emulator table prefix).
-///
-/// ```ignore
-/// orderflow_core::store_contract_suite!(fresh_sqlite_store);
-/// ```
+/// Expand `$case`s of `$module` into tests, each with a fresh fixture from `$make`, an
+/// async function returning `(fixture, guard)`: the guard lives as long as the test (a
+/// temp dir, an emulator's tables).
+#[macro_export]
+macro_rules! contract_tests {
+    ($module:ident, $make:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (fixture, _guard) = $make().await;
+                $crate::testing::$module::$case(fixture).await;
+            }
+        )*
+    };
+}
+
+/// Run every store contract case; `$make` returns `(Arc<dyn OrderStore>, guard)`.
 #[macro_export]
 macro_rules! store_contract_suite {
     ($make:path) => {
-        $crate::store_contract_suite!(@cases $make;
+        $crate::contract_tests!(store_contract, $make;
             placing_locks_stock_and_writes_the_order,
             out_of_stock_leaves_nothing_written,
             an_unknown_product_is_not_found_and_nothing_is_written,
@@ -37,15 +50,47 @@ macro_rules! store_contract_suite {
             setting_stock_creates_the_product_and_keeps_locked_units,
             products_are_listed_by_id,
             a_missing_order_or_product_reads_as_none,
+            expired_unpaid_orders_are_found_by_deadline,
         );
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                let (store, _guard) = $make().await;
-                $crate::testing::store_contract::$case(store).await;
-            }
-        )*
+}
+
+/// Run every queue contract case; `$make` returns `(QueueFixture, guard)`.
+#[macro_export]
+macro_rules! queue_contract_suite {
+    ($make:path) => {
+        $crate::contract_tests!(queue_contract, $make;
+            a_sent_message_is_received_and_then_hidden,
+            an_unacknowledged_message_comes_back_after_the_visibility_timeout,
+            a_deleted_message_never_comes_back,
+            a_released_message_comes_back_after_its_delay,
+            a_delayed_message_is_invisible_until_its_delay,
+            a_message_received_too_often_is_dead_lettered,
+            receive_takes_at_most_max_oldest_first,
+            a_waiting_receive_wakes_on_send,
+            a_receive_with_nothing_to_take_returns_empty_after_its_wait,
+        );
+    };
+}
+
+/// Run every lifecycle case; `$make` returns `(LifecycleFixture, guard)`.
+#[macro_export]
+macro_rules! lifecycle_contract_suite {
+    ($make:path) => {
+        $crate::contract_tests!(lifecycle_contract, $make;
+            a_payment_in_time_is_queued_and_the_consumer_completes_it,
+            an_unpaid_order_times_out_at_the_first_sweep_after_its_deadline,
+            a_late_payment_after_the_sweep_is_refunded,
+            a_late_payment_before_the_sweep_times_out_and_is_refunded,
+            a_failed_payment_fails_the_order_and_a_later_success_is_refunded,
+            a_failure_after_the_deadline_still_fails_and_releases,
+            repeated_webhooks_have_no_second_effect,
+            a_redelivered_message_completes_the_order_once,
+            a_crash_mid_processing_is_finished_by_the_redelivery,
+            refunds_need_a_successful_payment_and_start_once,
+            webhooks_racing_the_sweeper_at_the_deadline_resolve_once_each,
+            a_sweep_works_through_more_orders_than_one_batch,
+            messages_for_unknown_orders_are_skipped_and_foreign_ones_refused,
+        );
     };
 }

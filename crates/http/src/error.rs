@@ -68,6 +68,14 @@ impl From<Error> for ApiError {
             Error::OutOfStock => Self::new(S::CONFLICT, "out_of_stock", msg),
             Error::IdempotencyMismatch => Self::new(S::CONFLICT, "idempotency_mismatch", msg),
             Error::NotRefundable => Self::new(S::CONFLICT, "not_refundable", msg),
+            Error::Gateway(source) => {
+                tracing::warn!(error = %source, "gateway error");
+                Self::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "a gateway did not answer; try again",
+                )
+            }
             Error::Internal(source) => {
                 // The cause is logged here, never sent: clients get a generic body.
                 tracing::error!(error = %source, cause = ?std::error::Error::source(&source), "internal error");

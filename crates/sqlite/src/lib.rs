@@ -8,18 +8,22 @@
 //! - `reader`: a small pool of read-only connections; WAL lets reads run beside the writer.
 //! - `rows`: SQL rows to domain values and back.
 //! - [`SqliteStore`]: the [`orderflow_core::ports::OrderStore`] built from the above.
+//! - [`queue`]: [`SqliteQueue`], durable queues with SQS's semantics in the same file, so a
+//!   transition and the message it starts are one transaction.
 //!
 //! # Durability
 //!
 //! WAL with `synchronous=FULL`: a write is acknowledged only after the commit that holds it
 //! has been fsynced, so an acknowledged order survives `kill -9` and power loss.
 
+pub mod queue;
 mod reader;
 mod rows;
 pub mod schema;
 mod store;
 pub mod writer;
 
+pub use queue::{QueueSettings, SqliteQueue};
 pub use store::SqliteStore;
 
 /// The database file inside `--data-dir`.

@@ -46,6 +46,25 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
     "#,
+    // 2: the durable queues (orders, refunds, simulated payments and their dead letters).
+    r#"
+    CREATE TABLE queue_messages (
+        id            INTEGER PRIMARY KEY,
+        queue         TEXT NOT NULL,
+        body          TEXT NOT NULL,
+        -- Receivers take messages with visible_at <= now; receiving pushes it to
+        -- now + visibility timeout, so an unacknowledged message comes back.
+        visible_at    INTEGER NOT NULL,
+        receive_count INTEGER NOT NULL DEFAULT 0,
+        -- The receipt of the latest delivery; deleting needs it, so a stale delivery
+        -- cannot delete a message that was delivered again since.
+        receipt       TEXT,
+        sent_at       INTEGER NOT NULL
+    );
+    CREATE INDEX queue_messages_ready ON queue_messages (queue, visible_at, id);
+    CREATE UNIQUE INDEX queue_messages_by_receipt ON queue_messages (receipt)
+        WHERE receipt IS NOT NULL;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -2,15 +2,22 @@
 //! writer, reads through the read pool.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Transition};
-use orderflow_core::domain::{Order, OrderId, Product, ProductId, StockCount};
-use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
+use orderflow_core::domain::{Order, OrderId, Product, ProductId, StockCount, Timestamp};
+use orderflow_core::messages::OrderMessage;
+use orderflow_core::ports::{
+    Clock, NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError,
+};
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
+use crate::queue::{
+    ORDERS_QUEUE, QueueSettings, REFUNDS_QUEUE, SqliteQueue, Wakers, insert_message,
+};
 use crate::reader::Readers;
 use crate::rows::{ORDER_COLUMNS, get_order, get_product, order_from_row, product_from_row};
 use crate::writer::Writer;
@@ -21,6 +28,7 @@ use crate::{DB_FILE, schema};
 pub struct SqliteStore {
     writer: Writer,
     readers: Readers,
+    wakers: Wakers,
     path: PathBuf,
 }
 
@@ -41,8 +49,42 @@ impl SqliteStore {
         Ok(Self {
             writer,
             readers: Readers::new(path.clone()),
+            wakers: Wakers::default(),
             path,
         })
+    }
+
+    /// The queue `name` in this database, sharing its writer (so that transitions write
+    /// their messages in the same transaction) and its wake-ups.
+    pub fn queue(&self, name: &str, settings: QueueSettings, clock: Arc<dyn Clock>) -> SqliteQueue {
+        SqliteQueue::new(
+            name,
+            settings,
+            clock,
+            self.writer.clone(),
+            self.readers.clone(),
+            self.wakers.clone(),
+        )
+    }
+
+    /// Make every message that was in flight visible again. Only for start-up: the
+    /// embedded queues have one consuming process, so anything in flight when it starts
+    /// was taken by a process that died, and need not wait out its visibility timeout.
+    /// Returns how many messages it made visible.
+    ///
+    /// # Errors
+    /// `Backend`.
+    pub async fn recover_in_flight(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE queue_messages SET visible_at = ?1
+                     WHERE receipt IS NOT NULL AND visible_at > ?1",
+                )
+                .and_then(|mut st| st.execute([now.as_millis()]))
+                .map_err(db)
+            })
+            .await
     }
 
     /// The database file.
@@ -170,13 +212,6 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
 
 /// The conditional write of a transition; runs on the writer inside its own savepoint.
 fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
-    if t.enqueue || t.initiates_refund() {
-        // The queue and the refund jobs live in this database too and are written in this
-        // same transaction; until they exist a transition that needs them must not pass.
-        return Err(StoreError::backend(std::io::Error::other(
-            "this store has no queue or refund jobs yet",
-        )));
-    }
     let changed = conn
         .prepare_cached(
             "UPDATE orders SET status = ?1, payment_status = ?2, refund_status = ?3,
@@ -201,6 +236,27 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
         .map_err(db)?;
     if changed == 0 {
         return Err(StoreError::Conflict);
+    }
+
+    // The messages the transition starts, in the same transaction: either the state
+    // change and its messages are committed, or neither.
+    if t.enqueue {
+        insert_message(
+            conn,
+            ORDERS_QUEUE,
+            &OrderMessage::body(t.order_id),
+            t.at,
+            t.at,
+        )?;
+    }
+    if t.initiates_refund() {
+        insert_message(
+            conn,
+            REFUNDS_QUEUE,
+            &OrderMessage::body(t.order_id),
+            t.at,
+            t.at,
+        )?;
     }
 
     let q = t.quantity.get();
@@ -297,8 +353,39 @@ impl OrderStore for SqliteStore {
     }
 
     async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
+        let (enqueue, refund) = (t.enqueue, t.initiates_refund());
         let t = t.clone();
-        self.writer.write(move |conn| apply(conn, &t)).await
+        self.writer.write(move |conn| apply(conn, &t)).await?;
+        if enqueue {
+            self.wakers.wake(ORDERS_QUEUE);
+        }
+        if refund {
+            self.wakers.wake(REFUNDS_QUEUE);
+        }
+        Ok(())
+    }
+
+    fn writes_messages(&self) -> bool {
+        true
+    }
+
+    async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                // INDEXED BY: fail loudly rather than let the planner pick a scan.
+                conn.prepare_cached(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY orders_unpaid_by_expiry
+                     WHERE status = 1 AND payment_status = 'pending' AND expires_at < ?1
+                     ORDER BY expires_at LIMIT ?2"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![now.as_millis(), limit as i64], order_from_row)?
+                        .map(|r| r.map(|(_, o)| o))
+                        .collect()
+                })
+                .map_err(db)
+            })
+            .await
     }
 
     async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {

@@ -478,3 +478,47 @@ pub async fn a_missing_order_or_product_reads_as_none(store: Store) {
     assert_eq!(store.get_product(&pid("ghost")).await.unwrap(), None);
     store.ping().await.unwrap();
 }
+
+pub async fn expired_unpaid_orders_are_found_by_deadline(store: Store) {
+    stock(&store, "p1", 100).await;
+    let a = place(
+        &store,
+        new_order("u1", "p1", 1, T0.plus(Duration::from_millis(5))),
+    )
+    .await;
+    let b = place(&store, new_order("u1", "p1", 1, T0)).await;
+    let c = place(
+        &store,
+        new_order("u1", "p1", 1, T0.plus(Duration::from_secs(60))),
+    )
+    .await;
+    // Paid: not the sweeper's, even though its deadline passed.
+    let paid = place(&store, new_order("u1", "p1", 1, T0)).await;
+    let PaymentDecision::Apply { transition, .. } =
+        lifecycle::on_payment(&paid, PaymentOutcome::Success, None, T0)
+    else {
+        panic!("payment applies to a placed order")
+    };
+    store.apply(&transition).await.unwrap();
+
+    let now = T0.plus(TIMEOUT).plus(Duration::from_millis(10));
+    let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.expired_unpaid(now, 10).await.unwrap()),
+        [b.id, a.id]
+    );
+    assert_eq!(ids(store.expired_unpaid(now, 1).await.unwrap()), [b.id]);
+    // The deadline itself is not expired.
+    assert!(
+        store
+            .expired_unpaid(T0.plus(TIMEOUT), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = T0.plus(TIMEOUT).plus(Duration::from_secs(61));
+    assert_eq!(
+        ids(store.expired_unpaid(later, 10).await.unwrap()),
+        [b.id, a.id, c.id]
+    );
+}

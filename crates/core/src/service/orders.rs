@@ -1,32 +1,12 @@
-//! The use cases. Inbound adapters (HTTP, Lambda, the CLI) call these and nothing below.
-//!
-//! The service reads the clock, builds validated domain values into store commands, asks
-//! [`crate::domain::lifecycle`] what a change should be, and turns store errors into
-//! [`Error`]s.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! Placing, reading and listing orders; setting and reading stock.
 
 use crate::domain::{
     IdempotencyKey, Order, OrderId, OrderState, Product, ProductId, Quantity, StockCount, UserId,
 };
 use crate::error::Error;
-use crate::ports::{Clock, IdempotencyRecord, NewOrder, OrderPage, OrderQuery, OrderStore};
+use crate::ports::{IdempotencyRecord, NewOrder, OrderPage, OrderQuery, Placed};
 
-/// Settings of the use cases (the rest of the configuration belongs to the adapters).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `expiresAt = createdAt + payment_timeout`.
-    pub payment_timeout: Duration,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            payment_timeout: Duration::from_secs(30 * 60),
-        }
-    }
-}
+use super::OrderService;
 
 /// A validated `POST /order`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,25 +16,7 @@ pub struct PlaceOrder {
     pub quantity: Quantity,
 }
 
-pub struct OrderService {
-    store: Arc<dyn OrderStore>,
-    clock: Arc<dyn Clock>,
-    settings: Settings,
-}
-
 impl OrderService {
-    pub fn new(store: Arc<dyn OrderStore>, clock: Arc<dyn Clock>, settings: Settings) -> Self {
-        Self {
-            store,
-            clock,
-            settings,
-        }
-    }
-
-    pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
-    }
-
     /// Place an order and lock its stock in one atomic step. With an idempotency key, a
     /// repeat of the same request returns the order the first one made, and locks nothing.
     ///
@@ -87,7 +49,7 @@ impl OrderService {
             .place_order(NewOrder { order, idempotency })
             .await?;
         Ok(match placed {
-            crate::ports::Placed::Created(o) | crate::ports::Placed::Replayed(o) => o,
+            Placed::Created(o) | Placed::Replayed(o) => o,
         })
     }
 
@@ -143,12 +105,6 @@ impl OrderService {
         }
         Ok(demo.len())
     }
-
-    /// # Errors
-    /// `Internal` when the store does not answer.
-    pub async fn health(&self) -> Result<(), Error> {
-        Ok(self.store.ping().await?)
-    }
 }
 
 /// What makes two `POST /order` requests "the same" for an idempotency key: the parsed
@@ -163,6 +119,7 @@ pub fn fingerprint(req: &PlaceOrder) -> String {
 mod tests {
     use super::*;
     use crate::domain::Id;
+    use crate::domain::Quantity;
 
     fn req(user: &str, product: &str, q: i64) -> PlaceOrder {
         PlaceOrder {
