@@ -34,9 +34,11 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<OrderService>,
-    /// When set, inventory writes (and later refunds and simulation) need
+    /// When set, inventory writes, refunds and payment simulation need
     /// `Authorization: Bearer <token>`.
     pub admin_token: Option<Arc<str>>,
+    /// When set, the payment webhook needs a valid `Payment-Signature`.
+    pub webhook_secret: Option<Arc<[u8]>>,
 }
 
 /// The whole API.
@@ -44,6 +46,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::orders::routes())
         .merge(routes::inventory::routes())
+        .merge(routes::payments::routes())
+        .merge(routes::refunds::routes())
         .merge(routes::health::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

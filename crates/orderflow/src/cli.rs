@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use orderflow_worker::schedule::SweepSchedule;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,8 +22,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API on the chosen backend.
-    Serve(ServeArgs),
+    /// Serve the API, with the queue consumer, the sweeper, the refund worker and the
+    /// simulated payment gateway, in one process.
+    Serve(Box<ServeArgs>),
+    /// Run one sweep now, print how many orders it timed out, and exit.
+    Sweep(SweepArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -31,12 +35,9 @@ pub enum Backend {
     Embedded,
 }
 
+/// Where the data lives: shared by every subcommand that opens the store.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
-    #[arg(long, env = "ORDERFLOW_LISTEN", default_value = "127.0.0.1:3000")]
-    pub listen: String,
-
+pub struct StoreArgs {
     /// Where orders and inventory are stored.
     #[arg(
         long,
@@ -49,31 +50,72 @@ pub struct ServeArgs {
     /// Directory of the embedded database (created if missing).
     #[arg(long, env = "ORDERFLOW_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen address is printed).
+    #[arg(long, env = "ORDERFLOW_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// How long a placed order waits for payment before it times out.
     #[arg(long, env = "ORDERFLOW_PAYMENT_TIMEOUT", default_value = "30m", value_parser = positive_duration)]
     pub payment_timeout: Duration,
 
-    /// When set, inventory writes need `Authorization: Bearer <token>`.
+    /// When the sweeper runs: cron with a seconds field.
+    #[arg(long, env = "ORDERFLOW_SWEEP_SCHEDULE", default_value = "0 */5 * * * *", value_parser = clap::value_parser!(SweepSchedule))]
+    pub sweep_schedule: SweepSchedule,
+
+    /// Simulated work per paid order, between processing and completed.
+    #[arg(long, env = "ORDERFLOW_PROCESSING_DELAY", default_value = "2s", value_parser = duration)]
+    pub processing_delay: Duration,
+
+    /// How long the mock refund gateway takes to confirm a refund.
+    #[arg(long, env = "ORDERFLOW_REFUND_DELAY", default_value = "2s", value_parser = duration)]
+    pub refund_delay: Duration,
+
+    /// When set, the payment webhook must carry a valid Payment-Signature.
+    #[arg(long, env = "ORDERFLOW_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// When set, inventory writes, refunds and simulation need `Authorization: Bearer <token>`.
     #[arg(long, env = "ORDERFLOW_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Where the simulated gateway sends webhooks [default: http://<listen address>].
+    #[arg(long, env = "ORDERFLOW_PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// Seed a few products with stock at start-up if the store has none.
     #[arg(long, env = "ORDERFLOW_DEMO", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
 }
 
-/// Longest payment timeout accepted: long enough for any shop, short enough that
-/// `expiresAt` stays a real date.
-const MAX_TIMEOUT: Duration = Duration::from_secs(366 * 24 * 3600);
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// Longest duration accepted: long enough for any shop, short enough that deadlines stay
+/// real dates.
+const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 30m)"))?;
+    if d > MAX_DURATION {
+        return Err("must be at most 366 days".into());
+    }
+    Ok(d)
+}
 
 fn positive_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 500ms, 2s, 30m)"))?;
+    let d = duration(s)?;
     if d.is_zero() {
         return Err("must be greater than zero".into());
-    }
-    if d > MAX_TIMEOUT {
-        return Err("must be at most 366 days".into());
     }
     Ok(d)
 }
@@ -97,6 +139,7 @@ mod tests {
         assert_eq!(positive_duration("2s").unwrap(), Duration::from_secs(2));
         assert_eq!(positive_duration("30m").unwrap(), Duration::from_secs(1800));
         assert!(positive_duration("0s").is_err());
+        assert_eq!(duration("0s").unwrap(), Duration::ZERO);
         assert!(positive_duration("soon").is_err());
         assert!(positive_duration("1000y").is_err());
     }
@@ -104,24 +147,36 @@ mod tests {
     #[test]
     fn serve_defaults_match_the_contract() {
         let cli = Cli::try_parse_from(["orderflow", "serve"]).unwrap();
-        let Command::Serve(a) = cli.command;
-        // Only when the environment does not override them (CI does not set these).
-        if std::env::var_os("ORDERFLOW_LISTEN").is_none() {
+        let Command::Serve(a) = cli.command else {
+            panic!("serve")
+        };
+        // Only where the environment does not override them (CI sets none of these).
+        let unset = |v| std::env::var_os(v).is_none();
+        if unset("ORDERFLOW_LISTEN") {
             assert_eq!(a.listen, "127.0.0.1:3000");
         }
-        if std::env::var_os("ORDERFLOW_PAYMENT_TIMEOUT").is_none() {
+        if unset("ORDERFLOW_PAYMENT_TIMEOUT") {
             assert_eq!(a.payment_timeout, Duration::from_secs(1800));
         }
-        if std::env::var_os("ORDERFLOW_DATA_DIR").is_none() {
-            assert_eq!(a.data_dir, PathBuf::from("./data"));
+        if unset("ORDERFLOW_PROCESSING_DELAY") {
+            assert_eq!(a.processing_delay, Duration::from_secs(2));
         }
-        assert_eq!(a.backend, Backend::Embedded);
+        if unset("ORDERFLOW_REFUND_DELAY") {
+            assert_eq!(a.refund_delay, Duration::from_secs(2));
+        }
+        if unset("ORDERFLOW_DATA_DIR") {
+            assert_eq!(a.store.data_dir, PathBuf::from("./data"));
+        }
+        assert_eq!(a.store.backend, Backend::Embedded);
+        assert!(a.public_url.is_none() || !unset("ORDERFLOW_PUBLIC_URL"));
     }
 
     #[test]
     fn demo_is_a_switch() {
         let on = Cli::try_parse_from(["orderflow", "serve", "--demo"]).unwrap();
-        let Command::Serve(a) = on.command;
+        let Command::Serve(a) = on.command else {
+            panic!("serve")
+        };
         assert!(a.demo);
     }
 }

@@ -1,12 +1,18 @@
-//! `orderflow`: the one binary. `serve` runs the API on the embedded store.
+//! `orderflow`: the one binary. `serve` runs everything in one process on the embedded
+//! store; `sweep` runs one sweep.
 //!
 //! # Layout
 //!
 //! - [`cli`]: the subcommands and flags (each flag also read from its environment variable).
-//! - [`serve`]: wiring the store, the service and the HTTP router, and shutting down cleanly.
+//! - [`backend`]: opening the store and its queues.
+//! - [`serve`]: wiring the service, the HTTP router and the background workers, and
+//!   shutting down cleanly.
+//! - [`sweep`]: `orderflow sweep`.
 
+mod backend;
 mod cli;
 mod serve;
+mod sweep;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -25,7 +31,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Serve(args) => serve::run(*args).await,
+            cli::Command::Sweep(args) => sweep::run(args).await,
         }
     })
 }

@@ -1,28 +1,64 @@
-//! `orderflow serve`: open the store, build the service, serve HTTP until SIGTERM/Ctrl-C.
+//! `orderflow serve`: the API, the queue consumer, the refund worker, the simulated payment
+//! gateway and the sweeper in one process, until SIGTERM/Ctrl-C.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_core::clock::SystemClock;
-use orderflow_core::service::{OrderService, Settings};
+use orderflow_core::ports::Clock;
+use orderflow_core::service::{Gateways, OrderService, Settings};
 use orderflow_http::AppState;
-use orderflow_sqlite::SqliteStore;
+use orderflow_worker::queue_worker::{Handler, QueueWorker};
+use orderflow_worker::schedule::run_sweeper;
+use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
+use orderflow_worker::webhook::WebhookSender;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-use crate::cli::{Backend, ServeArgs};
+use crate::backend;
+use crate::cli::ServeArgs;
+
+/// Messages each worker handles at once; most of their time is waiting (simulated work,
+/// the refund gateway, an HTTP call), so many fit.
+const IN_FLIGHT: usize = 64;
+/// After a failed attempt, the message waits this long before the next one.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let store = match args.backend {
-        Backend::Embedded => SqliteStore::open(&args.data_dir).with_context(|| {
-            format!("opening the embedded store in {}", args.data_dir.display())
-        })?,
-    };
-    tracing::info!(db = %store.path().display(), "embedded store open");
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let opened = backend::open(
+        &args.store,
+        clock.clone(),
+        args.processing_delay,
+        args.refund_delay,
+    )?;
+    // This process is the only consumer of the embedded queues: whatever was in flight was
+    // taken by a process that died, and goes back on the queue now.
+    let recovered = opened.store.recover_in_flight(clock.now()).await?;
+    if recovered > 0 {
+        tracing::info!(
+            messages = recovered,
+            "messages in flight at the last stop are queued again"
+        );
+    }
     let service = Arc::new(OrderService::new(
-        Arc::new(store),
-        Arc::new(SystemClock),
+        opened.store.clone(),
+        opened.queues.clone(),
+        Gateways {
+            processor: Arc::new(SimulatedWork {
+                delay: args.processing_delay,
+            }),
+            refunds: Arc::new(MockRefundGateway {
+                delay: args.refund_delay,
+            }),
+        },
+        clock.clone(),
         Settings {
             payment_timeout: args.payment_timeout,
+            ..Settings::default()
         },
     ));
     if args.demo {
@@ -32,28 +68,127 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "demo products seeded (none when the store had some)"
         );
     }
+    if args.webhook_secret.is_none() {
+        tracing::warn!("no --webhook-secret: unsigned payment webhooks are accepted");
+    }
     if args.admin_token.is_none() {
-        tracing::warn!("no --admin-token: anyone who can reach this server can set stock");
+        tracing::warn!(
+            "no --admin-token: anyone who can reach this server can set stock, refund and simulate payments"
+        );
     }
 
-    let state = AppState {
-        service,
-        admin_token: args.admin_token.map(Arc::from),
-    };
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let public_url = args.public_url.clone().unwrap_or_else(|| local_url(addr));
+
+    let (stop, stopped) = watch::channel(false);
+    let mut background = JoinSet::new();
+    let secret = args.webhook_secret.clone().map(String::into_bytes);
+    spawn_workers(
+        &mut background,
+        &service,
+        &public_url,
+        secret.clone(),
+        &stopped,
+    );
+    // Orders that expired while the server was down are timed out now, not at the first tick.
+    match service.sweep_once().await {
+        Ok(n) if n > 0 => tracing::info!(timed_out = n, "start-up sweep"),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "start-up sweep failed"),
+    }
+    background.spawn(run_sweeper(
+        service.clone(),
+        args.sweep_schedule.clone(),
+        stopped.clone(),
+    ));
+
+    let state = AppState {
+        service,
+        admin_token: args.admin_token.map(Arc::from),
+        webhook_secret: secret.map(Arc::from),
+    };
     // Scripts and tests wait for this line: the server accepts connections from here on.
     println!("orderflow listening on http://{addr}");
     axum::serve(listener, orderflow_http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;
-    // In-flight requests have been answered, and an answer is only sent after its write
-    // is committed: nothing acknowledged is left behind.
+    // In-flight requests have been answered. Now the workers finish the messages they
+    // hold and the sweeper its sweep; anything not taken stays queued for the next start.
+    let _ = stop.send(true);
+    while background.join_next().await.is_some() {}
     tracing::info!("stopped");
     Ok(())
+}
+
+fn spawn_workers(
+    set: &mut JoinSet<()>,
+    service: &Arc<OrderService>,
+    public_url: &str,
+    secret: Option<Vec<u8>>,
+    stopped: &watch::Receiver<bool>,
+) {
+    let queues = service.queues().clone();
+    let svc = service.clone();
+    let consume: Handler = Arc::new(move |body| {
+        let svc = svc.clone();
+        Box::pin(async move {
+            svc.consume(&body)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    });
+    let svc = service.clone();
+    let refund: Handler = Arc::new(move |body| {
+        let svc = svc.clone();
+        Box::pin(async move {
+            svc.complete_refund(&body)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    });
+    let sender = Arc::new(WebhookSender::new(
+        public_url,
+        secret,
+        service.clock().clone(),
+    ));
+    let deliver: Handler = Arc::new(move |body| {
+        let sender = sender.clone();
+        Box::pin(async move { sender.deliver(&body).await })
+    });
+    for (name, queue, handler) in [
+        ("orders", queues.orders, consume),
+        ("refunds", queues.refunds, refund),
+        ("payments", queues.payments, deliver),
+    ] {
+        let worker = QueueWorker {
+            name,
+            queue,
+            handler,
+            max_in_flight: IN_FLIGHT,
+            retry_delay: RETRY_DELAY,
+        };
+        set.spawn(worker.run(stopped.clone()));
+    }
+}
+
+/// `http://<addr>`, with a wildcard listen address replaced by loopback so that the
+/// simulated gateway can reach it.
+fn local_url(addr: SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{addr}")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -79,5 +214,23 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests and messages");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_listen_address_is_reached_on_loopback() {
+        assert_eq!(
+            local_url("0.0.0.0:3000".parse().unwrap()),
+            "http://127.0.0.1:3000"
+        );
+        assert_eq!(local_url("[::]:80".parse().unwrap()), "http://[::1]:80");
+        assert_eq!(
+            local_url("10.1.2.3:8080".parse().unwrap()),
+            "http://10.1.2.3:8080"
+        );
+    }
 }

@@ -4,8 +4,11 @@
 pub mod health;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
+pub mod refunds;
 
 use axum::http::{HeaderMap, StatusCode, header};
+use orderflow_core::domain::OrderId;
 use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
@@ -38,4 +41,9 @@ pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
     } else {
         Err(ApiError::unauthorized())
     }
+}
+
+/// An order id from a path: 400 unless it is a UUID.
+pub(crate) fn order_id(raw: &str) -> Result<OrderId, ApiError> {
+    OrderId::parse(raw).map_err(|e| ApiError::invalid(e.0))
 }

@@ -5,12 +5,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orderflow_core::domain::{IdempotencyKey, OrderId, OrderStatus, ProductId, Quantity, UserId};
+use orderflow_core::domain::{IdempotencyKey, OrderStatus, ProductId, Quantity, UserId};
 use orderflow_core::ports::OrderQuery;
 use orderflow_core::service::PlaceOrder;
 
 use crate::dto::{OrderDto, OrderListDto, OrderStatusDto, PlaceOrderBody};
 use crate::extract::{JsonBody, PathParam, QueryPairs};
+use crate::routes::order_id;
 use crate::{ApiError, AppState};
 
 /// `GET /orders` page size: default and the range a client may ask for.
@@ -57,10 +58,6 @@ async fn place(
         Json(OrderDto::from(&order)),
     )
         .into_response())
-}
-
-fn order_id(raw: &str) -> Result<OrderId, ApiError> {
-    OrderId::parse(raw).map_err(|e| ApiError::invalid(e.0))
 }
 
 async fn show(

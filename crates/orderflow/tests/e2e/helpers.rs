@@ -27,6 +27,29 @@ pub struct Options {
 }
 
 impl Options {
+    /// The lifecycle in seconds: 1 s to pay, a sweep every second, short work and refunds.
+    pub fn fast() -> Self {
+        Self::default()
+            .flag("--payment-timeout", "1s")
+            .flag("--sweep-schedule", "* * * * * *")
+            .flag("--processing-delay", "300ms")
+            .flag("--refund-delay", "200ms")
+    }
+
+    /// A sweep schedule that never comes round during a test (once a year).
+    pub fn no_scheduled_sweeps(self) -> Self {
+        self.flag("--sweep-schedule", "0 0 0 1 1 *")
+    }
+
+    /// `name value`, replacing an earlier value of the same flag.
+    pub fn flag(mut self, name: &str, value: &str) -> Self {
+        if let Some(i) = self.args.iter().position(|a| a == name) {
+            self.args[i + 1] = value.to_owned();
+            return self;
+        }
+        self.arg(name).arg(value)
+    }
+
     pub fn arg(mut self, a: &str) -> Self {
         self.args.push(a.to_owned());
         self
@@ -185,6 +208,55 @@ impl TestApp {
         body
     }
 
+    pub async fn order(&self, id: &str) -> Value {
+        let (s, o) = self.get(&format!("/order/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{o}");
+        o
+    }
+
+    /// Poll the order until `done` holds (or fail after `secs`); returns it and every
+    /// `orderStatus` seen on the way, without repeats.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        secs: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> (Value, Vec<i64>) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut seen = Vec::new();
+        loop {
+            let o = self.order(id).await;
+            let status = o["orderStatus"].as_i64().unwrap();
+            if seen.last() != Some(&status) {
+                seen.push(status);
+            }
+            if done(&o) {
+                return (o, seen);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order never got there: {o} (seen {seen:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn webhook(&self, id: &str, status: &str) -> (StatusCode, Value) {
+        self.post_json(
+            "/webhook/payment",
+            &json!({ "orderId": id, "paymentStatus": status }),
+        )
+        .await
+    }
+
+    pub async fn simulate(&self, id: &str, outcome: &str, delay_ms: u64) -> (StatusCode, Value) {
+        self.post_json(
+            &format!("/simulate/payment/{id}"),
+            &json!({ "outcome": outcome, "delayMs": delay_ms }),
+        )
+        .await
+    }
+
     pub async fn product(&self, product: &str) -> (i64, i64) {
         let (s, p) = self.get(&format!("/inventory/{product}")).await;
         assert_eq!(s, StatusCode::OK, "{p}");
@@ -230,6 +302,14 @@ impl TestApp {
             assert_eq!(locked, q(&[1, 2]), "I1 for {product}");
             assert_eq!(stock + locked + q(&[3]), *total, "I2 for {product}");
             assert!(stock >= 0 && locked >= 0, "I3 for {product}");
+        }
+        // I4: paid orders that did not complete were refunded.
+        for o in &orders {
+            if o["paymentStatus"] == "success"
+                && [4, 5].contains(&o["orderStatus"].as_i64().unwrap())
+            {
+                assert_eq!(o["refundStatus"], "completed", "I4 for {o}");
+            }
         }
     }
 }

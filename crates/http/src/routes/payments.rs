@@ -1,0 +1,142 @@
+//! `POST /webhook/payment` (the gateway tells us) and `POST /simulate/payment/{orderId}`
+//! (ask the simulated gateway to tell us, after a delay).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use orderflow_core::domain::lifecycle::PaymentOutcome;
+use orderflow_core::signature;
+use serde::{Deserialize, Serialize};
+
+use crate::extract::{JsonBody, PathParam, RawBody, parse_json};
+use crate::routes::{order_id, require_admin};
+use crate::{ApiError, AppState};
+
+/// Longest `paymentId` kept from a webhook.
+const MAX_PAYMENT_ID: usize = 255;
+/// Longest simulated delay: one hour.
+const MAX_DELAY_MS: u64 = 3_600_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhook/payment", post(webhook))
+        .route("/simulate/payment/{order_id}", post(simulate))
+}
+
+/// The webhook body. Unknown fields are ignored: gateways add fields over time.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookBody {
+    order_id: String,
+    payment_status: String,
+    #[serde(default)]
+    payment_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookAnswer {
+    order_id: String,
+    order_status: u8,
+    payment_status: &'static str,
+    refund_status: &'static str,
+    outcome: &'static str,
+}
+
+fn outcome(s: &str, field: &str) -> Result<PaymentOutcome, ApiError> {
+    match s {
+        "success" => Ok(PaymentOutcome::Success),
+        "failed" => Ok(PaymentOutcome::Failed),
+        _ => Err(ApiError::invalid(format!(
+            "{field} must be \"success\" or \"failed\""
+        ))),
+    }
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(raw): RawBody,
+) -> Result<Json<WebhookAnswer>, ApiError> {
+    // The signature covers the raw bytes, so it is checked before anything is parsed.
+    if let Some(secret) = &state.webhook_secret {
+        let header = headers
+            .get("payment-signature")
+            .map(|v| v.to_str().unwrap_or(""));
+        signature::verify(secret, header, &raw, state.service.clock().now()).map_err(|e| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
+        })?;
+    }
+    let body: WebhookBody = parse_json(&raw)?;
+    let id = order_id(&body.order_id)?;
+    let paid = outcome(&body.payment_status, "paymentStatus")?;
+    if body
+        .payment_id
+        .as_ref()
+        .is_some_and(|p| p.is_empty() || p.chars().count() > MAX_PAYMENT_ID)
+    {
+        return Err(ApiError::invalid(format!(
+            "paymentId must be 1 to {MAX_PAYMENT_ID} characters"
+        )));
+    }
+    let (order, result) = state
+        .service
+        .handle_payment(id, paid, body.payment_id)
+        .await?;
+    Ok(Json(WebhookAnswer {
+        order_id: order.id.to_string(),
+        order_status: order.state.status.code(),
+        payment_status: order.state.payment.name(),
+        refund_status: order.state.refund.name(),
+        outcome: result.name(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SimulateBody {
+    outcome: String,
+    #[serde(default)]
+    delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SimulateAnswer {
+    order_id: String,
+    outcome: String,
+    delay_ms: u64,
+}
+
+async fn simulate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    PathParam(id): PathParam,
+    body: Result<JsonBody<SimulateBody>, ApiError>,
+) -> Result<(StatusCode, Json<SimulateAnswer>), ApiError> {
+    require_admin(&state, &headers)?;
+    let JsonBody(body) = body?;
+    let id = order_id(&id)?;
+    let paid = outcome(&body.outcome, "outcome")?;
+    let delay_ms = body.delay_ms.unwrap_or(0);
+    if delay_ms > MAX_DELAY_MS {
+        return Err(ApiError::invalid(format!(
+            "delayMs must be an integer from 0 to {MAX_DELAY_MS}"
+        )));
+    }
+    state
+        .service
+        .simulate_payment(id, paid, Duration::from_millis(delay_ms))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SimulateAnswer {
+            order_id: id.to_string(),
+            outcome: body.outcome,
+            delay_ms,
+        }),
+    ))
+}

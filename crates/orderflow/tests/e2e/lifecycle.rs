@@ -1,0 +1,197 @@
+//! The seed scenarios, end to end on the real binary with short timeouts: each order goes
+//! through the real webhook, queue, consumer, sweeper and refund gateway.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{Options, TestApp, assert_error};
+
+fn id(o: &serde_json::Value) -> String {
+    o["orderId"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_paid_order_goes_pending_processing_completed() {
+    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 3).await);
+    let (s, b) = app.simulate(&o, "success", 0).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let (done, seen) = app.wait_for(&o, 15, |o| o["orderStatus"] == 3).await;
+    assert_eq!(seen, [1, 2, 3], "watched it move through processing");
+    assert_eq!(done["paymentStatus"], "success");
+    assert!(done["paymentTime"].is_string());
+    assert!(done["paymentId"].as_str().unwrap().starts_with("sim_"));
+    assert_eq!(done["refundStatus"], "none");
+    assert_eq!(app.product("p").await, (7, 0), "locked stock sold");
+}
+
+#[tokio::test]
+async fn an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns() {
+    let app = TestApp::spawn_with(Options::fast()).await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 4).await);
+    assert_eq!(app.product("p").await, (6, 4));
+    let (done, _) = app.wait_for(&o, 10, |o| o["orderStatus"] == 4).await;
+    assert_eq!(done["status"], "timeout");
+    assert_eq!(done["paymentStatus"], "pending");
+    assert_eq!(app.product("p").await, (10, 0));
+}
+
+#[tokio::test]
+async fn a_payment_after_the_timeout_is_refunded() {
+    let app = TestApp::spawn_with(Options::fast()).await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 2).await);
+    app.wait_for(&o, 10, |o| o["orderStatus"] == 4).await;
+    let (s, b) = app.webhook(&o, "success").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["outcome"], "refund_initiated");
+    assert_eq!(b["orderStatus"], 4);
+    assert_eq!(b["refundStatus"], "initiated");
+    let (done, _) = app
+        .wait_for(&o, 10, |o| o["refundStatus"] == "completed")
+        .await;
+    assert_eq!(done["orderStatus"], 4);
+    assert_eq!(done["paymentStatus"], "success");
+    assert_eq!(app.product("p").await, (10, 0));
+}
+
+#[tokio::test]
+async fn a_payment_after_the_deadline_but_before_the_sweep_is_late_too() {
+    let app = TestApp::spawn_with(
+        Options::fast()
+            .flag("--payment-timeout", "300ms")
+            .no_scheduled_sweeps(),
+    )
+    .await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 5).await);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.order(&o).await["orderStatus"], 1, "not swept yet");
+    let (s, b) = app.webhook(&o, "success").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["outcome"], "refund_initiated");
+    assert_eq!(b["orderStatus"], 4);
+    assert_eq!(app.product("p").await, (10, 0), "released at once");
+    app.wait_for(&o, 10, |o| o["refundStatus"] == "completed")
+        .await;
+}
+
+#[tokio::test]
+async fn a_failed_payment_fails_the_order_and_returns_its_stock() {
+    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 2).await);
+    let (s, _) = app.simulate(&o, "failed", 0).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let (done, _) = app.wait_for(&o, 10, |o| o["orderStatus"] == 5).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["paymentStatus"], "failed");
+    assert_eq!(done["paymentTime"], serde_json::Value::Null);
+    assert_eq!(app.product("p").await, (10, 0));
+    // A success after the failure is refunded; the order stays failed.
+    let (_, b) = app.webhook(&o, "success").await;
+    assert_eq!(b["outcome"], "refund_initiated");
+    let (done, _) = app
+        .wait_for(&o, 10, |o| o["refundStatus"] == "completed")
+        .await;
+    assert_eq!(done["orderStatus"], 5);
+}
+
+#[tokio::test]
+async fn repeated_webhooks_are_duplicates() {
+    let app = TestApp::spawn_with(
+        Options::fast()
+            .flag("--payment-timeout", "30s")
+            .flag("--processing-delay", "2s"),
+    )
+    .await;
+    app.stock("p", 10).await;
+    let o = id(&app.place_ok("u1", "p", 1).await);
+    let (s, first) = app.webhook(&o, "success").await;
+    assert_eq!(s, StatusCode::OK, "{first}");
+    assert_eq!(first["outcome"], "queued");
+    assert_eq!(first["paymentStatus"], "success");
+    let keys: std::collections::HashSet<_> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "orderId",
+            "orderStatus",
+            "paymentStatus",
+            "refundStatus",
+            "outcome"
+        ]
+        .into()
+    );
+    for status in ["success", "failed"] {
+        let (s, again) = app.webhook(&o, status).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(again["outcome"], "duplicate", "{status}: {again}");
+    }
+    let (done, _) = app.wait_for(&o, 10, |o| o["orderStatus"] == 3).await;
+    assert_eq!(done["refundStatus"], "none");
+    assert_eq!(app.product("p").await, (9, 0));
+}
+
+#[tokio::test]
+async fn refunds_are_asked_once_and_complete() {
+    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+    app.stock("p", 10).await;
+    let unpaid = id(&app.place_ok("u1", "p", 1).await);
+    let (s, b) = app
+        .post_json(&format!("/refund/{unpaid}"), &serde_json::json!({}))
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "not_refundable");
+    let (s, b) = app
+        .post_json(
+            "/refund/1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+            &serde_json::Value::Null,
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "order_not_found");
+    let (s, b) = app
+        .post_json("/refund/nope", &serde_json::Value::Null)
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_request");
+
+    let o = id(&app.place_ok("u1", "p", 1).await);
+    app.webhook(&o, "success").await;
+    app.wait_for(&o, 10, |o| o["orderStatus"] == 3).await;
+    let (s, b) = app
+        .post_json(&format!("/refund/{o}"), &serde_json::Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    assert_eq!(
+        b,
+        serde_json::json!({ "orderId": o, "refundStatus": "initiated" })
+    );
+    let (s, b) = app
+        .post_json(&format!("/refund/{o}"), &serde_json::Value::Null)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (done, _) = app
+        .wait_for(&o, 10, |o| o["refundStatus"] == "completed")
+        .await;
+    assert_eq!(
+        done["orderStatus"], 3,
+        "a refund does not change the status"
+    );
+    let (s, b) = app
+        .post_json(&format!("/refund/{o}"), &serde_json::Value::Null)
+        .await;
+    assert_eq!(
+        (s, &b["refundStatus"]),
+        (StatusCode::OK, &"completed".into())
+    );
+    assert_eq!(
+        app.product("p").await,
+        (8, 1),
+        "the unpaid order still holds its unit"
+    );
+}
