@@ -129,6 +129,18 @@ pub trait OrderStore: Send + Sync {
     /// `Backend`.
     async fn apply(&self, t: &Transition) -> Result<(), StoreError>;
 
+    /// [`OrderStore::apply`] for each transition, each on its own: one that loses its
+    /// condition does not stop the others. The results are in the order given. A backend
+    /// that can write several at once (in one commit) overrides this; the default applies
+    /// them one after the other.
+    async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let mut out = Vec::with_capacity(ts.len());
+        for t in ts {
+            out.push(self.apply(t).await);
+        }
+        out
+    }
+
     /// Whether [`OrderStore::apply`] writes a transition's queue messages in the same atomic
     /// step (the embedded store: same transaction). When false, the service sends them
     /// right after the write, and the sweeper closes the gap a crash in between leaves.

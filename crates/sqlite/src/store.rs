@@ -20,7 +20,7 @@ use crate::queue::{
 };
 use crate::reader::Readers;
 use crate::rows::{ORDER_COLUMNS, get_order, get_product, order_from_row, product_from_row};
-use crate::writer::Writer;
+use crate::writer::{Writer, exec};
 use crate::{DB_FILE, schema};
 
 /// Orders, inventory and idempotency keys in `<data dir>/orderflow.db`.
@@ -90,6 +90,11 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The group-commit writer's counters.
+    pub fn writer_stats(&self) -> &crate::writer::WriterStats {
+        self.writer.stats()
     }
 }
 
@@ -208,6 +213,20 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
         .map_err(db)?;
     }
     Ok(Placed::Created(o.clone()))
+}
+
+/// Run `f` in a nested savepoint: rolled back alone if it fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    exec(conn, "SAVEPOINT one").map_err(db)?;
+    let result = f(conn);
+    if result.is_err() {
+        exec(conn, "ROLLBACK TO one").map_err(db)?;
+    }
+    exec(conn, "RELEASE one").map_err(db)?;
+    result
 }
 
 /// The conditional write of a transition; runs on the writer inside its own savepoint.
@@ -365,6 +384,42 @@ impl OrderStore for SqliteStore {
         Ok(())
     }
 
+    async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        let (enqueue, refund) = (
+            ts.iter().any(|t| t.enqueue),
+            ts.iter().any(Transition::initiates_refund),
+        );
+        let owned = ts.to_vec();
+        let n = ts.len();
+        // One writer command, one savepoint per transition: one commit for the batch.
+        let results = self
+            .writer
+            .write(move |conn| {
+                Ok(owned
+                    .iter()
+                    .map(|t| in_savepoint(conn, |c| apply(c, t)))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                // The commit failed: nothing of the batch was written.
+                let why = e.to_string();
+                return (0..n)
+                    .map(|_| Err(StoreError::backend(std::io::Error::other(why.clone()))))
+                    .collect();
+            }
+        };
+        if enqueue {
+            self.wakers.wake(ORDERS_QUEUE);
+        }
+        if refund {
+            self.wakers.wake(REFUNDS_QUEUE);
+        }
+        results
+    }
+
     fn writes_messages(&self) -> bool {
         true
     }
@@ -440,7 +495,100 @@ impl OrderStore for SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
+    use orderflow_core::domain::{Id, OrderState, Quantity};
+
     use super::*;
+
+    fn new_order(product: &str, q: i64) -> NewOrder {
+        let t0 = Timestamp::from_millis(1_790_000_000_000);
+        NewOrder {
+            order: Order {
+                id: OrderId::new_random(),
+                user_id: Id::parse("userId", "u").unwrap(),
+                product_id: Id::parse("productId", product).unwrap(),
+                quantity: Quantity::new(q).unwrap(),
+                state: OrderState::PLACED,
+                payment_time: None,
+                payment_id: None,
+                created_at: t0,
+                updated_at: t0,
+                expires_at: t0.plus(Duration::from_secs(60)),
+            },
+            idempotency: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_batch_gives_each_command_its_own_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let p = Id::parse("productId", "p").unwrap();
+        store.put_product(&p, StockCount::new(3).unwrap()).await.unwrap();
+        let held = match store.place_order(new_order("p", 1)).await.unwrap() {
+            Placed::Created(o) => o,
+            Placed::Replayed(_) => unreachable!(),
+        };
+        let late = held.expires_at.plus(Duration::from_secs(1));
+        let sweep = lifecycle::on_expiry(&held, late).unwrap();
+        let PaymentDecision::Apply { transition: fail, .. } =
+            lifecycle::on_payment(&held, PaymentOutcome::Failed, None, late)
+        else {
+            unreachable!()
+        };
+
+        // Hold the writer, so that everything sent meanwhile waits and is taken together.
+        let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let hold = tokio::spawn({
+            let w = store.writer.clone();
+            async move { w.write(move |_| Ok(gate.recv().ok())).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let before = store.writer_stats().batches.load(Ordering::Relaxed);
+
+        let mut places = Vec::new();
+        for _ in 0..5 {
+            let s = store.clone();
+            places.push(tokio::spawn(async move { s.place_order(new_order("p", 1)).await }));
+        }
+        let ghost = {
+            let s = store.clone();
+            tokio::spawn(async move { s.place_order(new_order("ghost", 1)).await })
+        };
+        let both = {
+            let s = store.clone();
+            tokio::spawn(async move { s.apply_each(&[sweep, fail]).await })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open_gate.send(()).unwrap();
+        hold.await.unwrap().unwrap();
+
+        let (mut created, mut out_of_stock) = (0, 0);
+        for p in places {
+            match p.await.unwrap() {
+                Ok(Placed::Created(_)) => created += 1,
+                Err(StoreError::OutOfStock) => out_of_stock += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created, out_of_stock), (2, 3), "2 units were left");
+        assert!(matches!(ghost.await.unwrap(), Err(StoreError::ProductNotFound)));
+        let results = both.await.unwrap();
+        assert!(results[0].is_ok(), "{results:?}");
+        assert!(matches!(results[1], Err(StoreError::Conflict)), "{results:?}");
+
+        // All of that was one transaction, and every answer held.
+        let after = store.writer_stats().batches.load(Ordering::Relaxed);
+        // The held batch, then one more for everything that waited behind it.
+        assert_eq!(after - before, 2, "the waiting commands were committed together");
+        let stock = store.get_product(&p).await.unwrap().unwrap();
+        assert_eq!((stock.stock_count, stock.locked_count), (1, 2));
+        let order = store.get_order(held.id).await.unwrap().unwrap();
+        assert_eq!(order.state.status, orderflow_core::domain::OrderStatus::Timeout);
+    }
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {

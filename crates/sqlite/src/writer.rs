@@ -13,6 +13,8 @@
 //!   fails, every command of the batch gets the error and nothing of it was written.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use orderflow_core::ports::StoreError;
@@ -69,11 +71,21 @@ fn backend_error(msg: String) -> StoreError {
     StoreError::backend(std::io::Error::other(msg))
 }
 
+/// What the writer has done so far (for metrics and tests).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Transactions committed (or attempted), one per batch.
+    pub batches: AtomicU64,
+    /// Commands run, across all batches.
+    pub commands: AtomicU64,
+}
+
 /// The handle callers use to send writes. Cheap to clone; the thread stops when the last
 /// handle is dropped, after finishing what was already sent.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Box<dyn Command>>,
+    stats: Arc<WriterStats>,
 }
 
 impl fmt::Debug for Writer {
@@ -87,10 +99,16 @@ impl Writer {
     /// once every handle is dropped and the commands already sent are committed.
     pub fn spawn(conn: Connection) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let stats = Arc::new(WriterStats::default());
+        let counters = stats.clone();
         let handle = thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))?;
-        Ok((Self { tx }, handle))
+            .spawn(move || run(conn, rx, &counters))?;
+        Ok((Self { tx, stats }, handle))
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
     }
 
     /// Run `work` in the writer's next transaction and return its result once committed.
@@ -119,7 +137,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &WriterStats) {
     let mut batch: Vec<Box<dyn Command>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -130,6 +148,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>) {
             }
         }
         let commit = commit_batch(&conn, &mut batch);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.commands.fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Err(e) = &commit {
             tracing::error!(error = %e, commands = batch.len(), "group commit failed");
         }
@@ -141,19 +161,24 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>) {
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Run one statement through the statement cache: these run several times per batch, so
+/// they are parsed once per connection, not once per command.
+pub(crate) fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// One transaction for the whole batch, one savepoint per command.
 fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Command>]) -> rusqlite::Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")?;
+    exec(conn, "BEGIN IMMEDIATE")?;
     let result = (|| {
         for cmd in batch.iter_mut() {
-            conn.execute_batch("SAVEPOINT cmd")?;
-            if cmd.run(conn) {
-                conn.execute_batch("RELEASE cmd")?;
-            } else {
-                conn.execute_batch("ROLLBACK TO cmd; RELEASE cmd")?;
+            exec(conn, "SAVEPOINT cmd")?;
+            if !cmd.run(conn) {
+                exec(conn, "ROLLBACK TO cmd")?;
             }
+            exec(conn, "RELEASE cmd")?;
         }
-        conn.execute_batch("COMMIT")
+        exec(conn, "COMMIT")
     })();
     if result.is_err() && !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");

@@ -53,9 +53,14 @@ pub async fn run_sweeper(
             () = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+        let started = std::time::Instant::now();
         match service.sweep_once().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(timed_out = n, "sweep"),
+            Ok(n) => tracing::info!(
+                timed_out = n,
+                took_ms = started.elapsed().as_millis() as u64,
+                "sweep"
+            ),
             Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::domain::lifecycle;
 use crate::error::Error;
+use crate::ports::StoreError;
 
 use super::{Changed, OrderService};
 
@@ -16,16 +17,31 @@ impl OrderService {
         let batch = self.settings.sweep_batch.max(1);
         let mut swept = 0;
         loop {
-            let expired = self.store.expired_unpaid(self.clock.now(), batch).await?;
+            let now = self.clock.now();
+            let expired = self.store.expired_unpaid(now, batch).await?;
             let found = expired.len();
-            for order in expired {
-                let changed = self
-                    .change(order.id, Some(order), |o, now| {
-                        Ok(lifecycle::on_expiry(o, now).map(|t| (t, ())))
-                    })
-                    .await?;
-                if matches!(changed, Changed::Applied(..)) {
-                    swept += 1;
+            // The whole batch in one go, so that a store with group commit writes it in
+            // one transaction; each transition still carries its own condition.
+            let timeouts: Vec<_> = expired
+                .iter()
+                .filter_map(|o| lifecycle::on_expiry(o, now))
+                .collect();
+            let results = self.store.apply_each(&timeouts).await;
+            for (t, result) in timeouts.iter().zip(results) {
+                match result {
+                    Ok(()) => swept += 1,
+                    // Changed since it was listed (paid, failed): decide again on a fresh read.
+                    Err(StoreError::Conflict) => {
+                        let changed = self
+                            .change(t.order_id, None, |o, now| {
+                                Ok(lifecycle::on_expiry(o, now).map(|t| (t, ())))
+                            })
+                            .await?;
+                        if matches!(changed, Changed::Applied(..)) {
+                            swept += 1;
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
                 }
             }
             // Each order found was either swept or no longer matches the query, so the

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod bench;
 mod config;
 mod flash_sale;
 mod inventory;

@@ -1,0 +1,90 @@
+//! `orderflow-bench`: a load benchmark of orderflow over HTTP, with its own ceiling.
+//!
+//! Each scenario starts `orderflow serve` on a fresh data dir (or targets `--url`), drives
+//! it at a given concurrency for a given duration, and prints requests/s, latency
+//! percentiles, status counts and the server's memory; afterwards it checks invariants
+//! I1-I3 through the API. The same run first measures a trivial handler on the same HTTP
+//! stack (axum, hyper, tokio, JSON in and out, in a separate process), so every figure
+//! comes with the ceiling it is a fraction of.
+//!
+//! # Layout
+//!
+//! - `load`: the load generator and its statistics.
+//! - `server`: starting and measuring server processes, and the trivial server.
+//! - `scenarios`: place, flash, lifecycle, sweep.
+
+mod load;
+mod scenarios;
+mod server;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "orderflow-bench", about = "Load benchmark of orderflow over HTTP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// POST /order spread over 100 products.
+    Place(Common),
+    /// 10,000 orders on one product holding 1,000 units.
+    Flash(Common),
+    /// Place, pay by webhook, and let the consumer complete (processing delay 0).
+    Lifecycle(Common),
+    /// 100,000 expired unpaid orders swept, while orders keep being placed.
+    Sweep(Common),
+    /// Every scenario, one after the other.
+    All(Common),
+    /// (internal) The trivial server the ceiling is measured on.
+    #[command(hide = true)]
+    TrivialServer {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long each measured phase runs.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// The orderflow binary to start [default: next to this one].
+    #[arg(long)]
+    pub orderflow_bin: Option<PathBuf>,
+    /// Benchmark a running server instead of starting one (no RSS, no ceiling).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Tiny sizes for a quick check that everything runs (used by the test suite).
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::TrivialServer { listen } => server::run_trivial(&listen).await,
+            Command::Place(c) => scenarios::place(&c).await.map(|_| ()),
+            Command::Flash(c) => scenarios::flash(&c).await,
+            Command::Lifecycle(c) => scenarios::lifecycle(&c).await,
+            Command::Sweep(c) => scenarios::sweep(&c).await,
+            Command::All(c) => {
+                scenarios::flash(&c).await?;
+                scenarios::lifecycle(&c).await?;
+                scenarios::sweep(&c).await
+            }
+        }
+    })
+}

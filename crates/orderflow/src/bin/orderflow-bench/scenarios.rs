@@ -1,0 +1,348 @@
+//! The scenarios. Each prints its figures next to the reference it is measured against in
+//! the same run: the trivial handler's ceiling, or the `place` rate.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::{Value, json};
+
+use crate::Common;
+use crate::load::{Stats, Until, drive, send};
+use crate::server::{Server, orderflow_bin, start_trivial};
+
+const PRODUCTS: usize = 100;
+const PLENTY: i64 = 1_000_000_000_000;
+/// Placing during the sweep runs at a modest concurrency: the point is its latency.
+const PLACING_DURING_SWEEP: usize = 8;
+
+fn client(c: &Common) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(c.concurrency * 2)
+        .tcp_nodelay(true)
+        .build()
+        .expect("client")
+}
+
+fn duration(c: &Common) -> Duration {
+    if c.smoke {
+        Duration::from_millis(700)
+    } else {
+        c.duration
+    }
+}
+
+/// A server to measure: `--url`, or orderflow started on a fresh data dir with `args`.
+struct Target {
+    url: String,
+    server: Option<Server>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn start(c: &Common, args: &[&str]) -> anyhow::Result<Target> {
+    if let Some(url) = &c.url {
+        return Ok(Target {
+            url: url.trim_end_matches('/').to_owned(),
+            server: None,
+            _dir: None,
+        });
+    }
+    let dir = tempfile::tempdir()?;
+    let server = start_in(c, dir.path(), args)?;
+    Ok(Target {
+        url: server.url.clone(),
+        server: Some(server),
+        _dir: Some(dir),
+    })
+}
+
+fn start_in(c: &Common, dir: &std::path::Path, args: &[&str]) -> anyhow::Result<Server> {
+    let mut all = vec![
+        "serve".to_owned(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        dir.display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    Server::start(&orderflow_bin(c.orderflow_bin.as_ref())?, &all)
+}
+
+async fn put_stock(client: &reqwest::Client, url: &str, product: &str, n: i64) -> anyhow::Result<()> {
+    let r = client
+        .put(format!("{url}/inventory/{product}"))
+        .json(&json!({ "stockCount": n }))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "stocking {product}: {}", r.status());
+    Ok(())
+}
+
+fn print_memory(t: &Target) {
+    if let Some((now, peak)) = t.server.as_ref().and_then(Server::rss_mib) {
+        println!("  server RSS     {now:.1} MiB now, {peak:.1} MiB peak");
+    }
+}
+
+/// POST /order with the same body shape against the trivial server.
+async fn ceiling(c: &Common) -> anyhow::Result<Option<Stats>> {
+    if c.url.is_some() {
+        return Ok(None);
+    }
+    let trivial = start_trivial()?;
+    let client = client(c);
+    let url = format!("{}/order", trivial.url);
+    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+        let req = client
+            .post(&url)
+            .json(&json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) }));
+        send(req)
+    })
+    .await;
+    println!("  trivial        {}", stats.line());
+    Ok(Some(stats))
+}
+
+/// I1-I3 through the API: every order, paged, summed per product and status.
+async fn check_invariants(
+    client: &reqwest::Client,
+    url: &str,
+    stocked: &HashMap<String, i64>,
+) -> anyhow::Result<()> {
+    let mut q: HashMap<(String, i64), i64> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    let mut n = 0usize;
+    loop {
+        let mut page_url = format!("{url}/orders?limit=500");
+        if let Some(c) = &cursor {
+            page_url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client.get(&page_url).send().await?.json().await?;
+        for o in page["orders"].as_array().context("orders")? {
+            n += 1;
+            let key = (
+                o["productId"].as_str().unwrap_or_default().to_owned(),
+                o["orderStatus"].as_i64().unwrap_or_default(),
+            );
+            *q.entry(key).or_default() += o["quantity"].as_i64().unwrap_or_default();
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    for (product, total) in stocked {
+        let inv: Value = client
+            .get(format!("{url}/inventory/{product}"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let (stock, locked) = (
+            inv["stockCount"].as_i64().context("stockCount")?,
+            inv["lockedCount"].as_i64().context("lockedCount")?,
+        );
+        let sum = |s: i64| q.get(&(product.clone(), s)).copied().unwrap_or(0);
+        ensure!(locked == sum(1) + sum(2), "I1 broken for {product}");
+        ensure!(stock + locked + sum(3) == *total, "I2 broken for {product}");
+        ensure!(stock >= 0 && locked >= 0, "I3 broken for {product}");
+    }
+    println!("  invariants     I1-I3 hold over {} products and {n} orders", stocked.len());
+    Ok(())
+}
+
+fn ratio(what: &str, part: f64, whole: f64) {
+    println!("  {what:<14} {:.1}%", 100.0 * part / whole);
+}
+
+/// `place`: POST /order over 100 products. Returns orders/s.
+pub async fn place(c: &Common) -> anyhow::Result<f64> {
+    println!("\n== place: POST /order over {PRODUCTS} products, concurrency {}, {:?}", c.concurrency, duration(c));
+    let ceiling = ceiling(c).await?;
+    let t = start(c, &[])?;
+    let client = client(c);
+    let mut stocked = HashMap::new();
+    for p in 0..PRODUCTS {
+        put_stock(&client, &t.url, &format!("p{p}"), PLENTY).await?;
+        stocked.insert(format!("p{p}"), PLENTY);
+    }
+    let url = format!("{}/order", t.url);
+    let cl = client.clone();
+    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+        let req = cl
+            .post(&url)
+            .json(&json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) }));
+        send(req)
+    })
+    .await;
+    println!("  orderflow      {}", stats.line());
+    if let Some(ceil) = &ceiling {
+        ratio("of ceiling", stats.per_second(), ceil.per_second());
+    }
+    print_memory(&t);
+    ensure!(stats.errors == 0 && stats.count(201) == stats.requests(), "not every order was accepted");
+    check_invariants(&client, &t.url, &stocked).await?;
+    Ok(stats.per_second())
+}
+
+/// `flash`: 10,000 orders for 1,000 units of one product; exactly 1,000 accepted.
+pub async fn flash(c: &Common) -> anyhow::Result<()> {
+    let place_rate = place(c).await?;
+    let (units, orders) = if c.smoke { (50, 500) } else { (1_000, 10_000) };
+    println!("\n== flash: {orders} orders for {units} units of one product, concurrency {}", c.concurrency);
+    let t = start(c, &[])?;
+    let client = client(c);
+    put_stock(&client, &t.url, "flash", units).await?;
+    let url = format!("{}/order", t.url);
+    let cl = client.clone();
+    let stats = drive(c.concurrency, Until::Count(orders as usize), move |i| {
+        let req = cl
+            .post(&url)
+            .json(&json!({ "userId": format!("buyer{i}"), "productId": "flash" }));
+        send(req)
+    })
+    .await;
+    println!("  orderflow      {}", stats.line());
+    ratio("of place", stats.per_second(), place_rate);
+    print_memory(&t);
+    ensure!(stats.count(201) == units as usize, "accepted {} orders for {units} units", stats.count(201));
+    ensure!(stats.count(409) == orders as usize - units as usize, "refusals were not all out_of_stock");
+    println!("  oversell       none: exactly {units} accepted");
+    check_invariants(&client, &t.url, &HashMap::from([("flash".to_owned(), units)])).await
+}
+
+/// `lifecycle`: place, pay by webhook, the consumer completes; completed orders/s.
+pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
+    let place_rate = place(c).await?;
+    println!("\n== lifecycle: place → webhook → consumer completes (processing delay 0), concurrency {}", c.concurrency);
+    let t = start(c, &["--processing-delay", "0s", "--refund-delay", "0s"])?;
+    let client = client(c);
+    let mut stocked = HashMap::new();
+    for p in 0..PRODUCTS {
+        put_stock(&client, &t.url, &format!("p{p}"), PLENTY).await?;
+        stocked.insert(format!("p{p}"), PLENTY);
+    }
+    let base = t.url.clone();
+    let cl = client.clone();
+    let started = Instant::now();
+    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+        let (cl, base) = (cl.clone(), base.clone());
+        async move {
+            let body = json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) });
+            let placed: Value = cl.post(format!("{base}/order")).json(&body).send().await.ok()?.json().await.ok()?;
+            let id = placed["orderId"].as_str()?.to_owned();
+            let hook = json!({ "orderId": id, "paymentStatus": "success" });
+            send(cl.post(format!("{base}/webhook/payment")).json(&hook)).await
+        }
+    })
+    .await;
+    let paid = stats.count(200);
+    // Wait for the consumer to drain: no order left in 1 or 2.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let mut busy = false;
+        for status in [1, 2] {
+            let page: Value = client
+                .get(format!("{}/orders?status={status}&limit=1", t.url))
+                .send()
+                .await?
+                .json()
+                .await?;
+            busy |= !page["orders"].as_array().is_none_or(Vec::is_empty);
+        }
+        if !busy {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the consumer did not finish within 5 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let all_done = started.elapsed();
+    let completed_rate = paid as f64 / all_done.as_secs_f64();
+    println!("  place+webhook  {}", stats.line());
+    println!(
+        "  completed      {paid} orders in {:.2} s: {completed_rate:.0} orders/s",
+        all_done.as_secs_f64()
+    );
+    ratio("of place", completed_rate, place_rate);
+    print_memory(&t);
+    ensure!(stats.errors == 0 && paid == stats.requests(), "not every webhook was taken");
+    check_invariants(&client, &t.url, &stocked).await
+}
+
+/// `sweep`: many expired unpaid orders, swept by a server that keeps taking orders.
+pub async fn sweep(c: &Common) -> anyhow::Result<()> {
+    if c.url.is_some() {
+        bail!("the sweep scenario restarts the server, so it cannot target --url");
+    }
+    let n: i64 = if c.smoke { 1_000 } else { 100_000 };
+    println!("\n== sweep: {n} expired unpaid orders, while placing at concurrency {}", c.concurrency);
+    let dir = tempfile::tempdir()?;
+    // Orders time out after 1 s; no scheduled sweep, so they all wait for the restart.
+    let args = ["--payment-timeout", "1s", "--sweep-schedule", "0 0 0 1 1 *"];
+    let first = start_in(c, dir.path(), &args)?;
+    let client = client(c);
+    put_stock(&client, &first.url, "sweep", n).await?;
+    let mut stocked = HashMap::from([("sweep".to_owned(), n)]);
+    for p in 0..PRODUCTS {
+        put_stock(&client, &first.url, &format!("p{p}"), PLENTY).await?;
+        stocked.insert(format!("p{p}"), PLENTY);
+    }
+    let url = format!("{}/order", first.url);
+    let cl = client.clone();
+    let setup = drive(c.concurrency, Until::Count(n as usize), move |i| {
+        let req = cl
+            .post(&url)
+            .json(&json!({ "userId": format!("u{}", i % 1000), "productId": "sweep" }));
+        send(req)
+    })
+    .await;
+    ensure!(setup.count(201) == n as usize, "setup placed {} of {n}", setup.count(201));
+    println!("  setup          {n} orders placed in {:.1} s", setup.elapsed.as_secs_f64());
+    first.stop()?;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    // The restarted server sweeps at once, in the background, while serving.
+    let second = start_in(c, dir.path(), &args)?;
+    let started = Instant::now();
+    let done = Arc::new(AtomicBool::new(false));
+    let base = second.url.clone();
+    let (cl, flag) = (client.clone(), done.clone());
+    let during = tokio::spawn(async move {
+        let url = format!("{base}/order");
+        drive(PLACING_DURING_SWEEP, Until::Stopped(flag), move |i| {
+            let body = json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) });
+            send(cl.post(&url).json(&body))
+        })
+        .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let swept_in = loop {
+        let inv: Value = client
+            .get(format!("{}/inventory/sweep", second.url))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if inv["lockedCount"] == 0 {
+            break started.elapsed();
+        }
+        ensure!(Instant::now() < deadline, "the sweep did not finish within 5 minutes");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    done.store(true, Ordering::Relaxed);
+    let placing = during.await?;
+    // The orders placed meanwhile expire after 1 s too, and a sweep that is still going
+    // takes them along; the invariants are checked once that has settled.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("  swept          {n} orders in {:.2} s", swept_in.as_secs_f64());
+    println!("  placing during {}", placing.line());
+    if let Some((now, peak)) = second.rss_mib() {
+        println!("  server RSS     {now:.1} MiB now, {peak:.1} MiB peak");
+    }
+    check_invariants(&client, &second.url, &stocked).await
+}
