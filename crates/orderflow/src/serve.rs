@@ -95,12 +95,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     // Orders that expired while the server was down are timed out now, not at the first
     // tick; in the background, so that the API serves meanwhile.
-    let (svc, schedule, stop_rx) = (service.clone(), args.sweep_schedule.clone(), stopped.clone());
+    let (svc, schedule, stop_rx) = (
+        service.clone(),
+        args.sweep_schedule.clone(),
+        stopped.clone(),
+    );
     background.spawn(async move {
         let started = std::time::Instant::now();
         match svc.sweep_once().await {
             Ok(n) if n > 0 => {
-                tracing::info!(timed_out = n, took_ms = started.elapsed().as_millis() as u64, "start-up sweep");
+                tracing::info!(
+                    timed_out = n,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "start-up sweep"
+                );
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "start-up sweep failed"),

@@ -527,15 +527,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let p = Id::parse("productId", "p").unwrap();
-        store.put_product(&p, StockCount::new(3).unwrap()).await.unwrap();
+        store
+            .put_product(&p, StockCount::new(3).unwrap())
+            .await
+            .unwrap();
         let held = match store.place_order(new_order("p", 1)).await.unwrap() {
             Placed::Created(o) => o,
             Placed::Replayed(_) => unreachable!(),
         };
         let late = held.expires_at.plus(Duration::from_secs(1));
         let sweep = lifecycle::on_expiry(&held, late).unwrap();
-        let PaymentDecision::Apply { transition: fail, .. } =
-            lifecycle::on_payment(&held, PaymentOutcome::Failed, None, late)
+        let PaymentDecision::Apply {
+            transition: fail, ..
+        } = lifecycle::on_payment(&held, PaymentOutcome::Failed, None, late)
         else {
             unreachable!()
         };
@@ -552,7 +556,9 @@ mod tests {
         let mut places = Vec::new();
         for _ in 0..5 {
             let s = store.clone();
-            places.push(tokio::spawn(async move { s.place_order(new_order("p", 1)).await }));
+            places.push(tokio::spawn(async move {
+                s.place_order(new_order("p", 1)).await
+            }));
         }
         let ghost = {
             let s = store.clone();
@@ -575,19 +581,32 @@ mod tests {
             }
         }
         assert_eq!((created, out_of_stock), (2, 3), "2 units were left");
-        assert!(matches!(ghost.await.unwrap(), Err(StoreError::ProductNotFound)));
+        assert!(matches!(
+            ghost.await.unwrap(),
+            Err(StoreError::ProductNotFound)
+        ));
         let results = both.await.unwrap();
         assert!(results[0].is_ok(), "{results:?}");
-        assert!(matches!(results[1], Err(StoreError::Conflict)), "{results:?}");
+        assert!(
+            matches!(results[1], Err(StoreError::Conflict)),
+            "{results:?}"
+        );
 
         // All of that was one transaction, and every answer held.
         let after = store.writer_stats().batches.load(Ordering::Relaxed);
         // The held batch, then one more for everything that waited behind it.
-        assert_eq!(after - before, 2, "the waiting commands were committed together");
+        assert_eq!(
+            after - before,
+            2,
+            "the waiting commands were committed together"
+        );
         let stock = store.get_product(&p).await.unwrap().unwrap();
         assert_eq!((stock.stock_count, stock.locked_count), (1, 2));
         let order = store.get_order(held.id).await.unwrap().unwrap();
-        assert_eq!(order.state.status, orderflow_core::domain::OrderStatus::Timeout);
+        assert_eq!(
+            order.state.status,
+            orderflow_core::domain::OrderStatus::Timeout
+        );
     }
 
     #[test]

@@ -149,7 +149,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &Write
         }
         let commit = commit_batch(&conn, &mut batch);
         stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.commands.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        stats
+            .commands
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Err(e) = &commit {
             tracing::error!(error = %e, commands = batch.len(), "group commit failed");
         }

@@ -26,7 +26,10 @@ fn the_benchmark_runs_every_scenario_and_the_invariants_hold() {
         "swept          1000 orders",
         "server RSS",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
     // place twice (as flash's and lifecycle's reference), flash, lifecycle, sweep.
     assert_eq!(stdout.matches("I1-I3 hold").count(), 5, "{stdout}");

@@ -23,7 +23,10 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "orderflow-bench", about = "Load benchmark of orderflow over HTTP")]
+#[command(
+    name = "orderflow-bench",
+    about = "Load benchmark of orderflow over HTTP"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

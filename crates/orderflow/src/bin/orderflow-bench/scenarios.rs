@@ -71,13 +71,22 @@ fn start_in(c: &Common, dir: &std::path::Path, args: &[&str]) -> anyhow::Result<
     Server::start(&orderflow_bin(c.orderflow_bin.as_ref())?, &all)
 }
 
-async fn put_stock(client: &reqwest::Client, url: &str, product: &str, n: i64) -> anyhow::Result<()> {
+async fn put_stock(
+    client: &reqwest::Client,
+    url: &str,
+    product: &str,
+    n: i64,
+) -> anyhow::Result<()> {
     let r = client
         .put(format!("{url}/inventory/{product}"))
         .json(&json!({ "stockCount": n }))
         .send()
         .await?;
-    ensure!(r.status().is_success(), "stocking {product}: {}", r.status());
+    ensure!(
+        r.status().is_success(),
+        "stocking {product}: {}",
+        r.status()
+    );
     Ok(())
 }
 
@@ -150,7 +159,10 @@ async fn check_invariants(
         ensure!(stock + locked + sum(3) == *total, "I2 broken for {product}");
         ensure!(stock >= 0 && locked >= 0, "I3 broken for {product}");
     }
-    println!("  invariants     I1-I3 hold over {} products and {n} orders", stocked.len());
+    println!(
+        "  invariants     I1-I3 hold over {} products and {n} orders",
+        stocked.len()
+    );
     Ok(())
 }
 
@@ -160,7 +172,11 @@ fn ratio(what: &str, part: f64, whole: f64) {
 
 /// `place`: POST /order over 100 products. Returns orders/s.
 pub async fn place(c: &Common) -> anyhow::Result<f64> {
-    println!("\n== place: POST /order over {PRODUCTS} products, concurrency {}, {:?}", c.concurrency, duration(c));
+    println!(
+        "\n== place: POST /order over {PRODUCTS} products, concurrency {}, {:?}",
+        c.concurrency,
+        duration(c)
+    );
     let ceiling = ceiling(c).await?;
     let t = start(c, &[])?;
     let client = client(c);
@@ -183,7 +199,10 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
         ratio("of ceiling", stats.per_second(), ceil.per_second());
     }
     print_memory(&t);
-    ensure!(stats.errors == 0 && stats.count(201) == stats.requests(), "not every order was accepted");
+    ensure!(
+        stats.errors == 0 && stats.count(201) == stats.requests(),
+        "not every order was accepted"
+    );
     check_invariants(&client, &t.url, &stocked).await?;
     Ok(stats.per_second())
 }
@@ -192,7 +211,10 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
 pub async fn flash(c: &Common) -> anyhow::Result<()> {
     let place_rate = place(c).await?;
     let (units, orders) = if c.smoke { (50, 500) } else { (1_000, 10_000) };
-    println!("\n== flash: {orders} orders for {units} units of one product, concurrency {}", c.concurrency);
+    println!(
+        "\n== flash: {orders} orders for {units} units of one product, concurrency {}",
+        c.concurrency
+    );
     let t = start(c, &[])?;
     let client = client(c);
     put_stock(&client, &t.url, "flash", units).await?;
@@ -208,16 +230,31 @@ pub async fn flash(c: &Common) -> anyhow::Result<()> {
     println!("  orderflow      {}", stats.line());
     ratio("of place", stats.per_second(), place_rate);
     print_memory(&t);
-    ensure!(stats.count(201) == units as usize, "accepted {} orders for {units} units", stats.count(201));
-    ensure!(stats.count(409) == orders as usize - units as usize, "refusals were not all out_of_stock");
+    ensure!(
+        stats.count(201) == units as usize,
+        "accepted {} orders for {units} units",
+        stats.count(201)
+    );
+    ensure!(
+        stats.count(409) == orders as usize - units as usize,
+        "refusals were not all out_of_stock"
+    );
     println!("  oversell       none: exactly {units} accepted");
-    check_invariants(&client, &t.url, &HashMap::from([("flash".to_owned(), units)])).await
+    check_invariants(
+        &client,
+        &t.url,
+        &HashMap::from([("flash".to_owned(), units)]),
+    )
+    .await
 }
 
 /// `lifecycle`: place, pay by webhook, the consumer completes; completed orders/s.
 pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
     let place_rate = place(c).await?;
-    println!("\n== lifecycle: place → webhook → consumer completes (processing delay 0), concurrency {}", c.concurrency);
+    println!(
+        "\n== lifecycle: place → webhook → consumer completes (processing delay 0), concurrency {}",
+        c.concurrency
+    );
     let t = start(c, &["--processing-delay", "0s", "--refund-delay", "0s"])?;
     let client = client(c);
     let mut stocked = HashMap::new();
@@ -270,7 +307,10 @@ pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
     );
     ratio("of place", completed_rate, place_rate);
     print_memory(&t);
-    ensure!(stats.errors == 0 && paid == stats.requests(), "not every webhook was taken");
+    ensure!(
+        stats.errors == 0 && paid == stats.requests(),
+        "not every webhook was taken"
+    );
     check_invariants(&client, &t.url, &stocked).await
 }
 
@@ -280,7 +320,10 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
         bail!("the sweep scenario restarts the server, so it cannot target --url");
     }
     let n: i64 = if c.smoke { 1_000 } else { 100_000 };
-    println!("\n== sweep: {n} expired unpaid orders, while placing at concurrency {}", c.concurrency);
+    println!(
+        "\n== sweep: {n} expired unpaid orders, while placing at concurrency {}",
+        c.concurrency
+    );
     let dir = tempfile::tempdir()?;
     // Orders time out after 1 s; no scheduled sweep, so they all wait for the restart.
     let args = ["--payment-timeout", "1s", "--sweep-schedule", "0 0 0 1 1 *"];
@@ -301,8 +344,15 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
         send(req)
     })
     .await;
-    ensure!(setup.count(201) == n as usize, "setup placed {} of {n}", setup.count(201));
-    println!("  setup          {n} orders placed in {:.1} s", setup.elapsed.as_secs_f64());
+    ensure!(
+        setup.count(201) == n as usize,
+        "setup placed {} of {n}",
+        setup.count(201)
+    );
+    println!(
+        "  setup          {n} orders placed in {:.1} s",
+        setup.elapsed.as_secs_f64()
+    );
     first.stop()?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
@@ -331,7 +381,10 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
         if inv["lockedCount"] == 0 {
             break started.elapsed();
         }
-        ensure!(Instant::now() < deadline, "the sweep did not finish within 5 minutes");
+        ensure!(
+            Instant::now() < deadline,
+            "the sweep did not finish within 5 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     done.store(true, Ordering::Relaxed);
@@ -339,7 +392,10 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
     // The orders placed meanwhile expire after 1 s too, and a sweep that is still going
     // takes them along; the invariants are checked once that has settled.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    println!("  swept          {n} orders in {:.2} s", swept_in.as_secs_f64());
+    println!(
+        "  swept          {n} orders in {:.2} s",
+        swept_in.as_secs_f64()
+    );
     println!("  placing during {}", placing.line());
     if let Some((now, peak)) = second.rss_mib() {
         println!("  server RSS     {now:.1} MiB now, {peak:.1} MiB peak");

@@ -24,7 +24,10 @@ impl Server {
     pub fn start(bin: &Path, args: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -119,7 +122,10 @@ pub async fn run_trivial(listen: &str) -> anyhow::Result<()> {
         }),
     );
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    println!("trivial server listening on http://{}", listener.local_addr()?);
+    println!(
+        "trivial server listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }
