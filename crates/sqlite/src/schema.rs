@@ -119,6 +119,52 @@ mod tests {
         assert!(migrate(&mut conn).is_err());
     }
 
+    /// The plan of `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = st.parameter_count();
+        let args: Vec<i64> = vec![1; n];
+        st.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn listings_and_queue_receives_use_an_index_never_a_scan() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // Unfiltered pages walk the table's own b-tree (rowid = seq) backwards and stop at
+        // the limit: SQLite calls that a SCAN, but it needs no sort and reads one page.
+        for sql in [
+            "SELECT * FROM orders ORDER BY seq DESC LIMIT ?1",
+            "SELECT * FROM orders WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+        ] {
+            let p = plan(&conn, sql);
+            assert!(!p.contains("TEMP B-TREE"), "{sql}\n  → {p}");
+            assert!(p.contains("SEARCH") || p == "SCAN orders", "{sql}\n  → {p}");
+        }
+        for sql in [
+            "SELECT * FROM orders WHERE user_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            "SELECT * FROM orders WHERE status = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            "SELECT * FROM orders WHERE user_id = ?1 AND status = ?2 ORDER BY seq DESC LIMIT ?3",
+            "SELECT * FROM orders WHERE order_id = ?1",
+            "SELECT id, body, receive_count FROM queue_messages
+             WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",
+            "SELECT MIN(visible_at) FROM queue_messages WHERE queue = ?1",
+            "DELETE FROM queue_messages WHERE receipt = ?1",
+            "SELECT * FROM idempotency_keys WHERE key = ?1",
+        ] {
+            let p = plan(&conn, sql);
+            // A full scan reads "SCAN <table>" with no index named.
+            let scans = p
+                .split("; ")
+                .any(|step| step.starts_with("SCAN") && !step.contains("INDEX"));
+            assert!(!scans && !p.contains("TEMP B-TREE"), "{sql}\n  → {p}");
+        }
+    }
+
     #[test]
     fn the_sweeper_query_uses_the_partial_index() {
         let mut conn = Connection::open_in_memory().unwrap();
