@@ -4,6 +4,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use orderflow_core::domain::{Order, Product, Timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// RFC 3339 UTC with milliseconds: `2026-11-25T08:00:00.000Z`.
 pub fn rfc3339(t: Timestamp) -> String {
@@ -14,24 +15,29 @@ pub fn rfc3339(t: Timestamp) -> String {
 }
 
 /// `POST /order`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PlaceOrderBody {
+    #[schema(min_length = 1, max_length = 128)]
     pub user_id: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub product_id: String,
+    /// 1 to 1000; 1 when left out.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub quantity: Option<i64>,
 }
 
 /// `PUT /inventory/{productId}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SetStockBody {
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub stock_count: i64,
 }
 
 /// The full order object.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderDto {
     pub order_id: String,
@@ -39,10 +45,13 @@ pub struct OrderDto {
     pub product_id: String,
     pub quantity: i64,
     pub order_status: u8,
+    #[schema(value_type = String)]
     pub status: &'static str,
+    #[schema(value_type = String)]
     pub payment_status: &'static str,
     pub payment_time: Option<String>,
     pub payment_id: Option<String>,
+    #[schema(value_type = String)]
     pub refund_status: &'static str,
     pub created_at: String,
     pub updated_at: String,
@@ -70,13 +79,16 @@ impl From<&Order> for OrderDto {
 }
 
 /// `GET /order/{id}/status`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderStatusDto {
     pub order_id: String,
     pub order_status: u8,
+    #[schema(value_type = String)]
     pub status: &'static str,
+    #[schema(value_type = String)]
     pub payment_status: &'static str,
+    #[schema(value_type = String)]
     pub refund_status: &'static str,
 }
 
@@ -93,7 +105,7 @@ impl From<&Order> for OrderStatusDto {
 }
 
 /// `GET /orders`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderListDto {
     pub orders: Vec<OrderDto>,
@@ -101,7 +113,7 @@ pub struct OrderListDto {
 }
 
 /// The inventory object: exactly these three fields.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDto {
     pub product_id: String,
@@ -120,7 +132,7 @@ impl From<&Product> for ProductDto {
 }
 
 /// `GET /inventory`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ProductListDto {
     pub products: Vec<ProductDto>,
 }
@@ -148,4 +160,17 @@ mod tests {
             "9999-12-31T23:59:59.999Z"
         );
     }
+}
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// snake_case: `invalid_request`, `order_not_found`, `out_of_stock`, ...
+    pub code: String,
+    pub message: String,
 }

@@ -8,6 +8,8 @@
 //!   read as bytes with a 64 KiB limit, path ids, query strings).
 //! - [`dto`]: the JSON shapes of the contract, and their conversion from domain values.
 //! - [`routes`]: one module per resource.
+//! - [`metrics`]: `GET /metrics` and the middleware that counts and times requests.
+//! - [`openapi`]: `GET /openapi.json`, generated from the handlers and shapes by utoipa.
 //!
 //! [`router`] wires them into one `Router` that the binary serves (and that a Lambda can
 //! serve the same way).
@@ -15,12 +17,16 @@
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod openapi;
 pub mod routes;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
+use axum::routing::get;
 use orderflow_core::service::OrderService;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -39,6 +45,7 @@ pub struct AppState {
     pub admin_token: Option<Arc<str>>,
     /// When set, the payment webhook needs a valid `Payment-Signature`.
     pub webhook_secret: Option<Arc<[u8]>>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The whole API.
@@ -49,8 +56,14 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::payments::routes())
         .merge(routes::refunds::routes())
         .merge(routes::health::routes())
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::document))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(TraceLayer::new_for_http())

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,6 +11,7 @@ use orderflow_core::clock::SystemClock;
 use orderflow_core::ports::Clock;
 use orderflow_core::service::{Gateways, OrderService, Settings};
 use orderflow_http::AppState;
+use orderflow_http::metrics::{Metrics, StoreCounters};
 use orderflow_worker::queue_worker::{Handler, QueueWorker};
 use orderflow_worker::schedule::run_sweeper;
 use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
@@ -116,10 +118,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         run_sweeper(svc, schedule, stop_rx).await;
     });
 
+    let store = opened.store.clone();
+    let store_counters: StoreCounters = Arc::new(move || {
+        let stats = store.writer_stats();
+        vec![
+            (
+                "orderflow_store_commits",
+                "Transactions committed by the embedded store's writer (one per group)",
+                stats.batches.load(Ordering::Relaxed),
+            ),
+            (
+                "orderflow_store_write_commands",
+                "Write commands the embedded store's writer ran, across all groups",
+                stats.commands.load(Ordering::Relaxed),
+            ),
+        ]
+    });
     let state = AppState {
         service,
         admin_token: args.admin_token.map(Arc::from),
         webhook_secret: secret.map(Arc::from),
+        metrics: Arc::new(Metrics::new(Some(store_counters))),
     };
     // Scripts and tests wait for this line: the server accepts connections from here on.
     println!("orderflow listening on http://{addr}");

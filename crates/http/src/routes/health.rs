@@ -6,13 +6,17 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::dto::ErrorBody;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz))
 }
 
-async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The store and the queue answer"),
+              (status = 503, description = "They do not", body = ErrorBody)))]
+pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.service.health().await {
         Ok(()) => Ok(Json(json!({ "status": "ok" }))),
         Err(e) => {

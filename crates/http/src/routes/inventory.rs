@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use orderflow_core::domain::{ProductId, StockCount};
 
-use crate::dto::{ProductDto, ProductListDto, SetStockBody};
+use crate::dto::{ErrorBody, ProductDto, ProductListDto, SetStockBody};
 use crate::extract::{JsonBody, PathParam};
 use crate::routes::require_admin;
 use crate::{ApiError, AppState};
@@ -21,7 +21,12 @@ fn product_id(raw: String) -> Result<ProductId, ApiError> {
     ProductId::parse("productId", raw).map_err(|e| ApiError::invalid(e.0))
 }
 
-async fn set_stock(
+#[utoipa::path(put, path = "/inventory/{product_id}", tag = "inventory",
+    params(("product_id" = String, Path, description = "1 to 128 characters")),
+    request_body = SetStockBody,
+    responses((status = 200, body = ProductDto), (status = 400, description = "Malformed or out-of-range input", body = ErrorBody), (status = 401, description = "Admin token required and missing or wrong", body = ErrorBody)),
+    security((), ("admin" = [])))]
+pub(crate) async fn set_stock(
     State(state): State<AppState>,
     headers: HeaderMap,
     PathParam(id): PathParam,
@@ -36,7 +41,10 @@ async fn set_stock(
     Ok(Json(ProductDto::from(&product)))
 }
 
-async fn show(
+#[utoipa::path(get, path = "/inventory/{product_id}", tag = "inventory",
+    params(("product_id" = String, Path)),
+    responses((status = 200, body = ProductDto), (status = 400, description = "Malformed id", body = ErrorBody), (status = 404, description = "product_not_found", body = ErrorBody)))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<Json<ProductDto>, ApiError> {
@@ -44,7 +52,9 @@ async fn show(
     Ok(Json(ProductDto::from(&product)))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<ProductListDto>, ApiError> {
+#[utoipa::path(get, path = "/inventory", tag = "inventory",
+    responses((status = 200, body = ProductListDto)))]
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<ProductListDto>, ApiError> {
     let products = state.service.list_products().await?;
     Ok(Json(ProductListDto {
         products: products.iter().map(ProductDto::from).collect(),

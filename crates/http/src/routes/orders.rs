@@ -9,7 +9,7 @@ use orderflow_core::domain::{IdempotencyKey, OrderStatus, ProductId, Quantity, U
 use orderflow_core::ports::OrderQuery;
 use orderflow_core::service::PlaceOrder;
 
-use crate::dto::{OrderDto, OrderListDto, OrderStatusDto, PlaceOrderBody};
+use crate::dto::{ErrorBody, OrderDto, OrderListDto, OrderStatusDto, PlaceOrderBody};
 use crate::extract::{JsonBody, PathParam, QueryPairs};
 use crate::routes::order_id;
 use crate::{ApiError, AppState};
@@ -26,7 +26,13 @@ pub fn routes() -> Router<AppState> {
         .route("/orders", get(list))
 }
 
-async fn place(
+#[utoipa::path(post, path = "/order", tag = "orders",
+    params(("Idempotency-Key" = Option<String>, Header,
+            description = "The same key with the same body returns the first order; with another body, 409")),
+    request_body = PlaceOrderBody,
+    responses((status = 201, description = "Placed; its stock is locked", body = OrderDto),
+              (status = 400, description = "invalid_request", body = ErrorBody), (status = 404, description = "product_not_found", body = ErrorBody), (status = 409, description = "out_of_stock or idempotency_mismatch", body = ErrorBody), (status = 413, description = "payload_too_large", body = ErrorBody), (status = 500, description = "internal", body = ErrorBody)))]
+pub(crate) async fn place(
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<PlaceOrderBody>,
@@ -60,7 +66,10 @@ async fn place(
         .into_response())
 }
 
-async fn show(
+#[utoipa::path(get, path = "/order/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, description = "A UUID")),
+    responses((status = 200, body = OrderDto), (status = 400, description = "Not a UUID", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+pub(crate) async fn show(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<Json<OrderDto>, ApiError> {
@@ -68,7 +77,10 @@ async fn show(
     Ok(Json(OrderDto::from(&order)))
 }
 
-async fn status(
+#[utoipa::path(get, path = "/order/{order_id}/status", tag = "orders",
+    params(("order_id" = String, Path, description = "A UUID")),
+    responses((status = 200, body = OrderStatusDto), (status = 400, description = "Not a UUID", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+pub(crate) async fn status(
     State(state): State<AppState>,
     PathParam(id): PathParam,
 ) -> Result<Json<OrderStatusDto>, ApiError> {
@@ -76,7 +88,13 @@ async fn status(
     Ok(Json(OrderStatusDto::from(&order)))
 }
 
-async fn list(
+#[utoipa::path(get, path = "/orders", tag = "orders",
+    params(("userId" = Option<String>, Query),
+           ("status" = Option<String>, Query, description = "A code 1-5 or a name"),
+           ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
+           ("cursor" = Option<String>, Query, description = "A nextCursor from an earlier page")),
+    responses((status = 200, description = "Newest first", body = OrderListDto), (status = 400, description = "Bad limit, status or cursor", body = ErrorBody)))]
+pub(crate) async fn list(
     State(state): State<AppState>,
     query: QueryPairs,
 ) -> Result<Json<OrderListDto>, ApiError> {

@@ -10,6 +10,9 @@ use axum::{Json, Router};
 use orderflow_core::domain::lifecycle::PaymentOutcome;
 use orderflow_core::signature;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::dto::ErrorBody;
 
 use crate::extract::{JsonBody, PathParam, RawBody, parse_json};
 use crate::routes::{order_id, require_admin};
@@ -27,22 +30,26 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The webhook body. Unknown fields are ignored: gateways add fields over time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct WebhookBody {
+pub(crate) struct WebhookBody {
     order_id: String,
     payment_status: String,
     #[serde(default)]
     payment_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct WebhookAnswer {
+pub(crate) struct WebhookAnswer {
     order_id: String,
     order_status: u8,
+    #[schema(value_type = String)]
     payment_status: &'static str,
+    #[schema(value_type = String)]
     refund_status: &'static str,
+    /// queued, failed, refund_initiated or duplicate
+    #[schema(value_type = String)]
     outcome: &'static str,
 }
 
@@ -56,7 +63,12 @@ fn outcome(s: &str, field: &str) -> Result<PaymentOutcome, ApiError> {
     }
 }
 
-async fn webhook(
+#[utoipa::path(post, path = "/webhook/payment", tag = "payments",
+    params(("Payment-Signature" = Option<String>, Header,
+            description = "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>; required when the server has a webhook secret")),
+    request_body = WebhookBody,
+    responses((status = 200, body = WebhookAnswer), (status = 400, description = "invalid_request", body = ErrorBody), (status = 401, description = "invalid_signature", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+pub(crate) async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawBody(raw): RawBody,
@@ -95,23 +107,31 @@ async fn webhook(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct SimulateBody {
+pub(crate) struct SimulateBody {
     outcome: String,
+    /// 0 to 3600000, default 0.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 3_600_000)]
     delay_ms: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct SimulateAnswer {
+pub(crate) struct SimulateAnswer {
     order_id: String,
     outcome: String,
     delay_ms: u64,
 }
 
-async fn simulate(
+#[utoipa::path(post, path = "/simulate/payment/{order_id}", tag = "payments",
+    params(("order_id" = String, Path, description = "A UUID")),
+    request_body = SimulateBody,
+    responses((status = 202, description = "The simulated gateway will call the webhook after delayMs", body = SimulateAnswer),
+              (status = 400, description = "invalid_request", body = ErrorBody), (status = 401, description = "unauthorized", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)),
+    security((), ("admin" = [])))]
+pub(crate) async fn simulate(
     State(state): State<AppState>,
     headers: HeaderMap,
     PathParam(id): PathParam,

@@ -8,6 +8,7 @@ mod config;
 mod flash_sale;
 mod inventory;
 mod lifecycle;
+mod operations;
 mod orders;
 mod payments;
 mod races;
