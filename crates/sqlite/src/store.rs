@@ -528,10 +528,17 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let p = Id::parse("productId", "p").unwrap();
         store
-            .put_product(&p, StockCount::new(3).unwrap())
+            .put_product(&p, StockCount::new(2).unwrap())
             .await
             .unwrap();
-        let held = match store.place_order(new_order("p", 1)).await.unwrap() {
+        // The order the two racing transitions are about, on a product of its own, so
+        // that releasing it does not change what the placements find.
+        let h = Id::parse("productId", "h").unwrap();
+        store
+            .put_product(&h, StockCount::new(1).unwrap())
+            .await
+            .unwrap();
+        let held = match store.place_order(new_order("h", 1)).await.unwrap() {
             Placed::Created(o) => o,
             Placed::Replayed(_) => unreachable!(),
         };
@@ -546,11 +553,33 @@ mod tests {
 
         // Hold the writer, so that everything sent meanwhile waits and is taken together.
         let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel::<()>();
         let hold = tokio::spawn({
             let w = store.writer.clone();
-            async move { w.write(move |_| Ok(gate.recv().ok())).await }
+            async move {
+                w.write(move |_| {
+                    let _ = started.send(());
+                    Ok(gate.recv().ok())
+                })
+                .await
+            }
         });
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let settle = |n: usize| {
+            let w = store.writer.clone();
+            async move {
+                let t0 = std::time::Instant::now();
+                while w.waiting() != n {
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(10),
+                        "{} waiting",
+                        w.waiting()
+                    );
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        // The hold's batch is in progress.
+        running.await.unwrap();
         let before = store.writer_stats().batches.load(Ordering::Relaxed);
 
         let mut places = Vec::new();
@@ -568,7 +597,8 @@ mod tests {
             let s = store.clone();
             tokio::spawn(async move { s.apply_each(&[sweep, fail]).await })
         };
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // All seven commands wait behind the hold.
+        settle(7).await;
         open_gate.send(()).unwrap();
         hold.await.unwrap().unwrap();
 
@@ -601,7 +631,13 @@ mod tests {
             "the waiting commands were committed together"
         );
         let stock = store.get_product(&p).await.unwrap().unwrap();
-        assert_eq!((stock.stock_count, stock.locked_count), (1, 2));
+        assert_eq!((stock.stock_count, stock.locked_count), (0, 2));
+        let stock = store.get_product(&h).await.unwrap().unwrap();
+        assert_eq!(
+            (stock.stock_count, stock.locked_count),
+            (1, 0),
+            "released once"
+        );
         let order = store.get_order(held.id).await.unwrap().unwrap();
         assert_eq!(
             order.state.status,

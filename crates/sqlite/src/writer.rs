@@ -111,6 +111,11 @@ impl Writer {
         &self.stats
     }
 
+    /// Commands sent and not yet taken by the writer.
+    pub fn waiting(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
     /// Run `work` in the writer's next transaction and return its result once committed.
     ///
     /// # Errors
