@@ -10,6 +10,7 @@
 //! - [`routes`]: one module per resource.
 //! - [`metrics`]: `GET /metrics` and the middleware that counts and times requests.
 //! - [`openapi`]: `GET /openapi.json`, generated from the handlers and shapes by utoipa.
+//! - [`ui`]: the web UI (`web/`), built by Vite and embedded in the binary.
 //!
 //! [`router`] wires them into one `Router` that the binary serves (and that a Lambda can
 //! serve the same way).
@@ -20,6 +21,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod ui;
 
 use std::sync::Arc;
 
@@ -58,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::routes())
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
+        .merge(ui::routes())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(

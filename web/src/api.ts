@@ -1,0 +1,81 @@
+// The orderflow API as the UI uses it: typed shapes and one error type.
+
+export type Order = {
+  orderId: string;
+  userId: string;
+  productId: string;
+  quantity: number;
+  orderStatus: 1 | 2 | 3 | 4 | 5;
+  status: string;
+  paymentStatus: "pending" | "success" | "failed";
+  paymentTime: string | null;
+  paymentId: string | null;
+  refundStatus: "none" | "initiated" | "completed";
+  createdAt: string;
+  updatedAt: string;
+  expiresAt: string;
+};
+
+export type Product = { productId: string; stockCount: number; lockedCount: number };
+
+export type OrderPage = { orders: Order[]; nextCursor: string | null };
+
+/** An error answer of the API (or a network failure), ready to show. */
+export class ApiError extends Error {
+  constructor(
+    public code: string,
+    message: string,
+    public status: number,
+  ) {
+    super(message);
+  }
+}
+
+let adminToken = "";
+
+/** The token sent as `Authorization: Bearer` on admin calls (empty: none). */
+export function setAdminToken(token: string) {
+  adminToken = token.trim();
+}
+
+async function call<T>(method: string, path: string, body?: unknown, admin = false): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["content-type"] = "application/json";
+  if (admin && adminToken) headers["authorization"] = `Bearer ${adminToken}`;
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError("network", "The server cannot be reached.", 0);
+  }
+  const text = await resp.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!resp.ok) {
+    const e = json?.error;
+    throw new ApiError(e?.code ?? "http_" + resp.status, e?.message ?? resp.statusText, resp.status);
+  }
+  return json as T;
+}
+
+export const api = {
+  products: () => call<{ products: Product[] }>("GET", "/inventory").then((r) => r.products),
+  setStock: (productId: string, stockCount: number) =>
+    call<Product>("PUT", `/inventory/${encodeURIComponent(productId)}`, { stockCount }, true),
+  placeOrder: (userId: string, productId: string, quantity: number) =>
+    call<Order>("POST", "/order", { userId, productId, quantity }),
+  orders: (q: { userId?: string; status?: string; cursor?: string | null; limit?: number }) => {
+    const p = new URLSearchParams();
+    if (q.userId) p.set("userId", q.userId);
+    if (q.status) p.set("status", q.status);
+    if (q.cursor) p.set("cursor", q.cursor);
+    p.set("limit", String(q.limit ?? 20));
+    return call<OrderPage>("GET", `/orders?${p}`);
+  },
+  simulatePayment: (orderId: string, outcome: "success" | "failed", delayMs: number) =>
+    call<unknown>("POST", `/simulate/payment/${orderId}`, { outcome, delayMs }, true),
+  refund: (orderId: string) => call<unknown>("POST", `/refund/${orderId}`, undefined, true),
+};

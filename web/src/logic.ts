@@ -1,0 +1,48 @@
+// The UI's logic, kept out of the components so it can be tested on its own.
+
+import type { Order } from "./api";
+
+export const STATUS_NAMES: Record<number, string> = {
+  1: "pending",
+  2: "processing",
+  3: "completed",
+  4: "timeout",
+  5: "failed",
+};
+
+/** "12:05" for 12 min 5 s left, "0:09", "1:02:03" past an hour; "expired" at or past 0. */
+export function formatRemaining(ms: number): string {
+  if (ms <= 0) return "expired";
+  const total = Math.ceil(ms / 1000);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const ss = String(s).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** What a person can do with an order in its current state. */
+export type Action = "pay" | "payLater" | "fail" | "payLate" | "refund";
+
+export function actionsFor(o: Order): Action[] {
+  const actions: Action[] = [];
+  if (o.orderStatus === 1 && o.paymentStatus === "pending") actions.push("pay", "payLater", "fail");
+  // Money for an order that can no longer be fulfilled: the gateway pays, orderflow refunds.
+  if ((o.orderStatus === 4 || o.orderStatus === 5) && o.paymentStatus !== "success") {
+    actions.push("payLate");
+  }
+  if (o.paymentStatus === "success" && o.refundStatus === "none") actions.push("refund");
+  return actions;
+}
+
+/** A short, readable form of a UUID for tables. */
+export function shortId(id: string): string {
+  return id.slice(0, 8);
+}
+
+/** "08:01:02" local time of an RFC 3339 timestamp (full timestamp in the title). */
+export function clock(ts: string | null): string {
+  if (!ts) return "–";
+  const d = new Date(ts);
+  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
