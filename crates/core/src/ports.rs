@@ -177,8 +177,9 @@ pub trait OrderStore: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// A message as a queue hands it out. `receipt` identifies this delivery: deleting or
-/// releasing with the receipt of an earlier delivery of the same message does nothing.
+/// A message as a queue hands it out. `receipt` identifies this delivery; use the latest
+/// one. (With an earlier delivery's receipt the embedded queue does nothing, and SQS may or
+/// may not act: handlers are idempotent either way.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub message_id: String,

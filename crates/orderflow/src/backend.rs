@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orderflow_core::ports::Clock;
+use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
+use orderflow_core::ports::{Clock, OrderStore, Queue};
 use orderflow_core::service::Queues;
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
@@ -15,13 +16,27 @@ use crate::cli::{Backend, StoreArgs};
 const VISIBILITY_MARGIN: Duration = Duration::from_secs(30);
 
 pub struct Opened {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn OrderStore>,
     pub queues: Queues,
+    /// The embedded store itself, for what only it has (in-flight recovery, its writer's
+    /// counters); `None` on AWS.
+    pub embedded: Option<Arc<SqliteStore>>,
+}
+
+/// The AWS SDK's clients, configured from its own environment (`AWS_REGION`,
+/// `AWS_ENDPOINT_URL`, credentials).
+pub async fn aws_clients() -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    (
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    )
 }
 
 /// Open the configured backend. `work` and `refund` are how long handling one orders or
-/// refunds message may take, so that a message is not delivered again while in hand.
-pub fn open(
+/// refunds message may take, so that an embedded message is not delivered again while in
+/// hand (on AWS the queues' visibility timeouts are set by `aws init` or the template).
+pub async fn open(
     args: &StoreArgs,
     clock: Arc<dyn Clock>,
     work: Duration,
@@ -46,9 +61,41 @@ pub fn open(
                     clock,
                 )),
             };
+            let store = Arc::new(store);
             Ok(Opened {
-                store: Arc::new(store),
+                store: store.clone(),
                 queues,
+                embedded: Some(store),
+            })
+        }
+        Backend::Aws => {
+            let names = AwsNames::from_env();
+            let (dynamo, sqs) = aws_clients().await;
+            let queue = |name: String| {
+                let sqs = sqs.clone();
+                async move {
+                    SqsQueue::by_name(sqs, &name)
+                        .await
+                        .map(|q| Arc::new(q) as Arc<dyn Queue>)
+                        .with_context(|| {
+                            format!("opening queue {name} (run `orderflow aws init`?)")
+                        })
+                }
+            };
+            let orders = match std::env::var("ORDERFLOW_QUEUE_URL") {
+                Ok(url) => Arc::new(SqsQueue::new(sqs.clone(), url)) as Arc<dyn Queue>,
+                Err(_) => queue(names.queue.clone()).await?,
+            };
+            let queues = Queues {
+                orders,
+                refunds: queue(names.refunds_queue()).await?,
+                payments: queue(names.payments_queue()).await?,
+            };
+            tracing::info!(orders_table = %names.orders_table, queue = %names.queue, "AWS backend");
+            Ok(Opened {
+                store: Arc::new(DynamoStore::new(dynamo, names)),
+                queues,
+                embedded: None,
             })
         }
     }

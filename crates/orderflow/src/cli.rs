@@ -27,12 +27,27 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Run one sweep now, print how many orders it timed out, and exit.
     Sweep(SweepArgs),
+    /// Only the queue workers: the consumer of paid orders and the refund worker (for the
+    /// AWS backend outside Lambda).
+    Worker(Box<WorkerArgs>),
+    /// AWS: set up the tables and queues.
+    #[command(subcommand)]
+    Aws(AwsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AwsCommand {
+    /// Create the DynamoDB tables (indexes, TTL) and the SQS queues (with dead-letter
+    /// queues) named by the environment, where missing. Safe to run again.
+    Init,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     /// One SQLite file under --data-dir.
     Embedded,
+    /// DynamoDB tables and SQS queues (names from ORDERFLOW_*_TABLE / ORDERFLOW_QUEUE_NAME).
+    Aws,
 }
 
 /// Where the data lives: shared by every subcommand that opens the store.
@@ -92,6 +107,20 @@ pub struct ServeArgs {
     /// Seed a few products with stock at start-up if the store has none.
     #[arg(long, env = "ORDERFLOW_DEMO", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
     pub demo: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// Simulated work per paid order, between processing and completed.
+    #[arg(long, env = "ORDERFLOW_PROCESSING_DELAY", default_value = "2s", value_parser = duration)]
+    pub processing_delay: Duration,
+
+    /// How long the mock refund gateway takes to confirm a refund.
+    #[arg(long, env = "ORDERFLOW_REFUND_DELAY", default_value = "2s", value_parser = duration)]
+    pub refund_delay: Duration,
 }
 
 #[derive(Debug, Args)]

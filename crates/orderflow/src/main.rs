@@ -8,11 +8,13 @@
 //! - [`serve`]: wiring the service, the HTTP router and the background workers, and
 //!   shutting down cleanly.
 //! - [`sweep`]: `orderflow sweep`.
+//! - [`worker`]: `orderflow worker`.
 
 mod backend;
 mod cli;
 mod serve;
 mod sweep;
+mod worker;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -33,6 +35,19 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::Sweep(args) => sweep::run(args).await,
+            cli::Command::Worker(args) => worker::run(*args).await,
+            cli::Command::Aws(cli::AwsCommand::Init) => {
+                let (dynamo, sqs) = backend::aws_clients().await;
+                let names = orderflow_aws::AwsNames::from_env();
+                orderflow_aws::setup::init(&dynamo, &sqs, &names, Default::default())
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                println!(
+                    "tables {}, {}, {} and queues {} (+ refunds, payments, dead letters) are ready",
+                    names.orders_table, names.inventory_table, names.idempotency_table, names.queue
+                );
+                Ok(())
+            }
         }
     })
 }

@@ -36,33 +36,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         args.processing_delay,
         args.refund_delay,
-    )?;
-    // This process is the only consumer of the embedded queues: whatever was in flight was
-    // taken by a process that died, and goes back on the queue now.
-    let recovered = opened.store.recover_in_flight(clock.now()).await?;
-    if recovered > 0 {
-        tracing::info!(
-            messages = recovered,
-            "messages in flight at the last stop are queued again"
-        );
+    )
+    .await?;
+    if let Some(embedded) = &opened.embedded {
+        // This process is the only consumer of the embedded queues: whatever was in
+        // flight was taken by a process that died, and goes back on the queue now.
+        let recovered = embedded.recover_in_flight(clock.now()).await?;
+        if recovered > 0 {
+            tracing::info!(
+                messages = recovered,
+                "messages in flight at the last stop are queued again"
+            );
+        }
     }
-    let service = Arc::new(OrderService::new(
-        opened.store.clone(),
-        opened.queues.clone(),
-        Gateways {
-            processor: Arc::new(SimulatedWork {
-                delay: args.processing_delay,
-            }),
-            refunds: Arc::new(MockRefundGateway {
-                delay: args.refund_delay,
-            }),
-        },
+    let service = service(
+        &opened,
         clock.clone(),
-        Settings {
-            payment_timeout: args.payment_timeout,
-            ..Settings::default()
-        },
-    ));
+        args.processing_delay,
+        args.refund_delay,
+        args.payment_timeout,
+    );
     if args.demo {
         let seeded = service.seed_demo().await.context("seeding demo products")?;
         tracing::info!(
@@ -91,8 +84,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_workers(
         &mut background,
         &service,
-        &public_url,
-        secret.clone(),
+        Some((public_url.as_str(), secret.clone())),
         &stopped,
     );
     // Orders that expired while the server was down are timed out now, not at the first
@@ -118,27 +110,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         run_sweeper(svc, schedule, stop_rx).await;
     });
 
-    let store = opened.store.clone();
-    let store_counters: StoreCounters = Arc::new(move || {
-        let stats = store.writer_stats();
-        vec![
-            (
-                "orderflow_store_commits",
-                "Transactions committed by the embedded store's writer (one per group)",
-                stats.batches.load(Ordering::Relaxed),
-            ),
-            (
-                "orderflow_store_write_commands",
-                "Write commands the embedded store's writer ran, across all groups",
-                stats.commands.load(Ordering::Relaxed),
-            ),
-        ]
+    let store_counters: Option<StoreCounters> = opened.embedded.clone().map(|store| {
+        Arc::new(move || {
+            let stats = store.writer_stats();
+            vec![
+                (
+                    "orderflow_store_commits",
+                    "Transactions committed by the embedded store's writer (one per group)",
+                    stats.batches.load(Ordering::Relaxed),
+                ),
+                (
+                    "orderflow_store_write_commands",
+                    "Write commands the embedded store's writer ran, across all groups",
+                    stats.commands.load(Ordering::Relaxed),
+                ),
+            ]
+        }) as StoreCounters
     });
     let state = AppState {
         service,
         admin_token: args.admin_token.map(Arc::from),
         webhook_secret: secret.map(Arc::from),
-        metrics: Arc::new(Metrics::new(Some(store_counters))),
+        metrics: Arc::new(Metrics::new(store_counters)),
     };
     // Scripts and tests wait for this line: the server accepts connections from here on.
     println!("orderflow listening on http://{addr}");
@@ -154,11 +147,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn_workers(
+/// The service over an opened backend, with the simulated gateways.
+pub fn service(
+    opened: &backend::Opened,
+    clock: Arc<dyn Clock>,
+    processing_delay: Duration,
+    refund_delay: Duration,
+    payment_timeout: Duration,
+) -> Arc<OrderService> {
+    Arc::new(OrderService::new(
+        opened.store.clone(),
+        opened.queues.clone(),
+        Gateways {
+            processor: Arc::new(SimulatedWork {
+                delay: processing_delay,
+            }),
+            refunds: Arc::new(MockRefundGateway {
+                delay: refund_delay,
+            }),
+        },
+        clock,
+        Settings {
+            payment_timeout,
+            ..Settings::default()
+        },
+    ))
+}
+
+/// A worker for the orders queue (the consumer) and one for the refunds queue; with a
+/// public URL, also the simulated payment gateway's sender.
+pub fn spawn_workers(
     set: &mut JoinSet<()>,
     service: &Arc<OrderService>,
-    public_url: &str,
-    secret: Option<Vec<u8>>,
+    simulator: Option<(&str, Option<Vec<u8>>)>,
     stopped: &watch::Receiver<bool>,
 ) {
     let queues = service.queues().clone();
@@ -182,20 +203,23 @@ fn spawn_workers(
                 .map_err(|e| e.to_string())
         })
     });
-    let sender = Arc::new(WebhookSender::new(
-        public_url,
-        secret,
-        service.clock().clone(),
-    ));
-    let deliver: Handler = Arc::new(move |body| {
-        let sender = sender.clone();
-        Box::pin(async move { sender.deliver(&body).await })
-    });
-    for (name, queue, handler) in [
+    let mut workers = vec![
         ("orders", queues.orders, consume),
         ("refunds", queues.refunds, refund),
-        ("payments", queues.payments, deliver),
-    ] {
+    ];
+    if let Some((public_url, secret)) = simulator {
+        let sender = Arc::new(WebhookSender::new(
+            public_url,
+            secret,
+            service.clock().clone(),
+        ));
+        let deliver: Handler = Arc::new(move |body| {
+            let sender = sender.clone();
+            Box::pin(async move { sender.deliver(&body).await })
+        });
+        workers.push(("payments", queues.payments, deliver));
+    }
+    for (name, queue, handler) in workers {
         let worker = QueueWorker {
             name,
             queue,
@@ -222,7 +246,7 @@ fn local_url(addr: SocketAddr) -> String {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -116,3 +116,21 @@ async fn queued_and_in_flight_messages_survive_a_restart() {
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].body, "delayed");
 }
+
+#[tokio::test]
+async fn a_stale_receipt_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let q = store.queue("work", QueueSettings::default(), clock.clone());
+    q.send("m", Duration::ZERO).await.unwrap();
+    let first = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    clock.advance(Duration::from_secs(31));
+    let again = q.receive(1, Duration::ZERO).await.unwrap().remove(0);
+    q.delete(&first.receipt).await.unwrap();
+    q.release(&first.receipt, Duration::ZERO).await.unwrap();
+    clock.advance(Duration::from_secs(31));
+    let third = q.receive(1, Duration::ZERO).await.unwrap();
+    assert_eq!(third.len(), 1, "the stale receipt deleted the message");
+    assert_ne!(third[0].receipt, again.receipt);
+}

@@ -58,14 +58,10 @@ pub async fn an_unacknowledged_message_comes_back_after_the_visibility_timeout(f
     assert_eq!(again[0].message_id, first.message_id);
     assert_eq!(again[0].receive_count, 2);
     assert_ne!(again[0].receipt, first.receipt);
-    // The stale receipt no longer deletes it; the fresh one does.
+    // Deleting with a stale receipt is not an error (whether it deletes is the backend's
+    // business: SQS may); the fresh receipt deletes it for good.
     f.queue.delete(&first.receipt).await.unwrap();
-    f.time
-        .elapse(f.visibility + Duration::from_millis(100))
-        .await;
-    let third = f.queue.receive(1, NOW).await.unwrap();
-    assert_eq!(third.len(), 1, "a stale receipt deleted the message");
-    f.queue.delete(&third[0].receipt).await.unwrap();
+    f.queue.delete(&again[0].receipt).await.unwrap();
     f.time
         .elapse(f.visibility + Duration::from_millis(100))
         .await;

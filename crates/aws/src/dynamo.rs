@@ -1,0 +1,693 @@
+//! [`DynamoStore`]: the store port on three DynamoDB tables.
+//!
+//! - `orders` (PK `orderId`), with global secondary indexes:
+//!   `byUser` (`userId`, `sortKey`), `byStatus` (`orderStatus`, `sortKey`), `all` (`all`,
+//!   `sortKey`) for listings newest first, and the sparse `unpaidByExpiry`
+//!   (`unpaidShard`, `expiresAt`): an order has `unpaidShard` only while it is pending and
+//!   unpaid, so the sweeper's index holds exactly its candidates, spread over
+//!   [`UNPAID_SHARDS`] partitions.
+//! - `inventory` (PK `productId`): `stockCount`, `lockedCount`.
+//! - `idempotency` (PK `key`): the request's fingerprint and its order; `ttl` lets DynamoDB
+//!   expire keys (after 48 h; the contract asks for at least 24 h).
+//!
+//! Items are converted with `serde_dynamo`. Every write is conditional; a lost condition is
+//! the port's `Conflict`, and a cancelled place-order transaction is told apart by its
+//! cancellation reasons.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use orderflow_core::domain::lifecycle::{StockEffect, Transition};
+use orderflow_core::domain::{
+    Id, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product, ProductId, Quantity,
+    RefundStatus, StockCount, Timestamp,
+};
+use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
+use serde::{Deserialize, Serialize};
+
+use crate::{AwsNames, backend};
+
+/// Partitions of the sweeper's index: spreads the writes of a busy shop.
+pub const UNPAID_SHARDS: u32 = 8;
+/// How long idempotency keys are kept before DynamoDB's TTL removes them.
+const IDEMPOTENCY_TTL_SECS: i64 = 48 * 3600;
+
+pub const BY_USER: &str = "byUser";
+pub const BY_STATUS: &str = "byStatus";
+pub const ALL: &str = "all";
+pub const UNPAID_BY_EXPIRY: &str = "unpaidByExpiry";
+
+/// An order as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderItem {
+    order_id: String,
+    user_id: String,
+    product_id: String,
+    quantity: i64,
+    order_status: i64,
+    payment_status: String,
+    refund_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_id: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    expires_at: i64,
+    /// Newest-first order of listings: creation time, then acceptance order.
+    sort_key: String,
+    /// The same for every order: the partition of the `all` index.
+    all: String,
+    /// Present only while the order is pending and unpaid (the sweeper's sparse index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    unpaid_shard: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductItem {
+    product_id: String,
+    stock_count: i64,
+    locked_count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyItem {
+    key: String,
+    fingerprint: String,
+    #[serde(rename = "orderId")]
+    order_id: String,
+    /// Epoch seconds after which DynamoDB may delete the key.
+    ttl: i64,
+}
+
+fn corrupt(what: &str) -> StoreError {
+    backend(format!("stored {what} is not valid"))
+}
+
+impl OrderItem {
+    fn from_order(o: &Order, seq: u64) -> Self {
+        Self {
+            order_id: o.id.to_string(),
+            user_id: o.user_id.to_string(),
+            product_id: o.product_id.to_string(),
+            quantity: o.quantity.get(),
+            order_status: i64::from(o.state.status.code()),
+            payment_status: o.state.payment.name().into(),
+            refund_status: o.state.refund.name().into(),
+            payment_time: o.payment_time.map(Timestamp::as_millis),
+            payment_id: o.payment_id.clone(),
+            created_at: o.created_at.as_millis(),
+            updated_at: o.updated_at.as_millis(),
+            expires_at: o.expires_at.as_millis(),
+            sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
+            all: "o".into(),
+            unpaid_shard: (o.state == OrderState::PLACED).then(|| shard_of(o.id)),
+        }
+    }
+
+    fn into_order(self) -> Result<Order, StoreError> {
+        Ok(Order {
+            id: OrderId::parse(&self.order_id).map_err(|_| corrupt("orderId"))?,
+            user_id: Id::parse("userId", self.user_id).map_err(|_| corrupt("userId"))?,
+            product_id: Id::parse("productId", self.product_id)
+                .map_err(|_| corrupt("productId"))?,
+            quantity: Quantity::new(self.quantity).map_err(|_| corrupt("quantity"))?,
+            state: OrderState {
+                status: OrderStatus::from_code(self.order_status)
+                    .ok_or_else(|| corrupt("orderStatus"))?,
+                payment: PaymentStatus::parse(&self.payment_status)
+                    .ok_or_else(|| corrupt("paymentStatus"))?,
+                refund: RefundStatus::parse(&self.refund_status)
+                    .ok_or_else(|| corrupt("refundStatus"))?,
+            },
+            payment_time: self.payment_time.map(Timestamp::from_millis),
+            payment_id: self.payment_id,
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+            expires_at: Timestamp::from_millis(self.expires_at),
+        })
+    }
+}
+
+impl ProductItem {
+    fn into_product(self) -> Result<Product, StoreError> {
+        Ok(Product {
+            product_id: Id::parse("productId", self.product_id)
+                .map_err(|_| corrupt("productId"))?,
+            stock_count: self.stock_count,
+            locked_count: self.locked_count,
+        })
+    }
+}
+
+/// The sweeper-index partition of an order: stable, spread evenly.
+fn shard_of(id: OrderId) -> String {
+    (id.as_uuid().as_u128() % u128::from(UNPAID_SHARDS)).to_string()
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn to_item<T: Serialize>(v: &T) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    serde_dynamo::to_item(v).map_err(backend)
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(
+    item: HashMap<String, AttributeValue>,
+) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(backend)
+}
+
+/// Orders, inventory and idempotency keys on DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    names: AwsNames,
+}
+
+/// Acceptance order within one millisecond, within this process.
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A listing cursor: the index it pages and the key of the last order returned.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    i: String,
+    o: String,
+    s: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, names: AwsNames) -> Self {
+        Self { client, names }
+    }
+
+    pub fn names(&self) -> &AwsNames {
+        &self.names
+    }
+
+    async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.names.idempotency_table)
+            .key("key", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// The answer for a key seen before: the same request replays its order.
+    async fn replay(&self, seen: IdempotencyItem, fingerprint: &str) -> Result<Placed, StoreError> {
+        if seen.fingerprint != fingerprint {
+            return Err(StoreError::IdempotencyMismatch);
+        }
+        let id = OrderId::parse(&seen.order_id).map_err(|_| corrupt("idempotency orderId"))?;
+        let order = self
+            .get_order(id)
+            .await?
+            .ok_or_else(|| backend("idempotency key without its order"))?;
+        Ok(Placed::Replayed(order))
+    }
+
+    fn stock_update(&self, t: &Transition) -> Result<Option<Update>, StoreError> {
+        let (expr, _) = match t.stock {
+            StockEffect::None => return Ok(None),
+            StockEffect::Release => (
+                "SET stockCount = stockCount + :q, lockedCount = lockedCount - :q",
+                (),
+            ),
+            StockEffect::Sell => ("SET lockedCount = lockedCount - :q", ()),
+        };
+        Update::builder()
+            .table_name(&self.names.inventory_table)
+            .key("productId", s(t.product_id.as_str()))
+            .update_expression(expr)
+            .condition_expression("lockedCount >= :q")
+            .expression_attribute_values(":q", n(t.quantity.get()))
+            .build()
+            .map(Some)
+            .map_err(backend)
+    }
+
+    fn order_update(&self, t: &Transition) -> Result<Update, StoreError> {
+        let mut set = vec![
+            "orderStatus = :ts",
+            "paymentStatus = :tp",
+            "refundStatus = :tr",
+            "updatedAt = :at",
+        ];
+        let mut values = HashMap::from([
+            (":ts".to_owned(), n(i64::from(t.to.status.code()))),
+            (":tp".to_owned(), s(t.to.payment.name())),
+            (":tr".to_owned(), s(t.to.refund.name())),
+            (":at".to_owned(), n(t.at.as_millis())),
+            (":fs".to_owned(), n(i64::from(t.from.status.code()))),
+            (":fp".to_owned(), s(t.from.payment.name())),
+            (":fr".to_owned(), s(t.from.refund.name())),
+        ]);
+        if let Some(pt) = t.payment_time {
+            set.push("paymentTime = :pt");
+            values.insert(":pt".into(), n(pt.as_millis()));
+        }
+        if let Some(pid) = &t.payment_id {
+            set.push("paymentId = :pid");
+            values.insert(":pid".into(), s(pid.clone()));
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        // Leaving "pending and unpaid" leaves the sweeper's index.
+        if t.from == OrderState::PLACED && t.to != OrderState::PLACED {
+            expr.push_str(" REMOVE unpaidShard");
+        }
+        Update::builder()
+            .table_name(&self.names.orders_table)
+            .key("orderId", s(t.order_id.to_string()))
+            .update_expression(expr)
+            .condition_expression(
+                "orderStatus = :fs AND paymentStatus = :fp AND refundStatus = :fr",
+            )
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(backend)
+    }
+
+    /// One page of an index, newest first, from `start`.
+    async fn query_index(
+        &self,
+        index: &str,
+        pk: (&str, AttributeValue),
+        status_filter: Option<i64>,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: i32,
+    ) -> Result<(Vec<OrderItem>, Option<HashMap<String, AttributeValue>>), StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.names.orders_table)
+            .index_name(index)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk.0)
+            .expression_attribute_values(":pk", pk.1)
+            .scan_index_forward(false)
+            .limit(limit)
+            .set_exclusive_start_key(start);
+        if let Some(st) = status_filter {
+            q = q
+                .filter_expression("orderStatus = :st")
+                .expression_attribute_values(":st", n(st));
+        }
+        let out = q
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<Vec<OrderItem>, _>>()?;
+        Ok((items, out.last_evaluated_key))
+    }
+}
+
+fn encode_cursor(index: &str, last: &OrderItem) -> String {
+    let c = Cursor {
+        i: index.into(),
+        o: last.order_id.clone(),
+        s: last.sort_key.clone(),
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("strings serialise"))
+}
+
+fn decode_cursor(cursor: &str, index: &str) -> Result<Cursor, StoreError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| StoreError::InvalidCursor)?;
+    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
+    if c.i != index || OrderId::parse(&c.o).is_err() {
+        return Err(StoreError::InvalidCursor);
+    }
+    Ok(c)
+}
+
+/// How a transaction ended, when it did not succeed.
+enum TxFailure {
+    /// Cancelled; the reason code of each item, in order.
+    Cancelled(Vec<Option<String>>),
+    Failed(StoreError),
+}
+
+/// Attempts of a transaction that another transaction on the same items got in the way of
+/// (`TransactionConflict`): that is contention, not a lost condition, so it is retried.
+const CONFLICT_ATTEMPTS: u32 = 6;
+
+impl DynamoStore {
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let service = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e.into_service_error(),
+            };
+            match cancellation_codes(&service) {
+                Some(codes)
+                    if codes
+                        .iter()
+                        .any(|c| c.as_deref() == Some("TransactionConflict"))
+                        && !codes
+                            .iter()
+                            .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+                }
+                Some(codes) => return Err(TxFailure::Cancelled(codes)),
+                None => return Err(TxFailure::Failed(backend(DisplayErrorContext(service)))),
+            }
+        }
+        Err(TxFailure::Failed(backend("transaction kept conflicting")))
+    }
+}
+
+fn cancellation_codes(e: &TransactWriteItemsError) -> Option<Vec<Option<String>>> {
+    match e {
+        TransactWriteItemsError::TransactionCanceledException(c) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn condition_failed(code: Option<&Option<String>>) -> bool {
+    matches!(code, Some(Some(c)) if c == "ConditionalCheckFailed")
+}
+
+#[async_trait]
+impl OrderStore for DynamoStore {
+    async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError> {
+        let o = &new.order;
+        if let Some(idem) = &new.idempotency
+            && let Some(seen) = self.read_idempotency(idem.key.as_str()).await?
+        {
+            return self.replay(seen, &idem.fingerprint).await;
+        }
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let q = o.quantity.get();
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.names.inventory_table)
+                        .key("productId", s(o.product_id.as_str()))
+                        .update_expression(
+                            "SET stockCount = stockCount - :q, lockedCount = lockedCount + :q",
+                        )
+                        .condition_expression("attribute_exists(productId) AND stockCount >= :q")
+                        .expression_attribute_values(":q", n(q))
+                        .build()
+                        .map_err(backend)?,
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.names.orders_table)
+                        .set_item(Some(to_item(&OrderItem::from_order(o, seq))?))
+                        .condition_expression("attribute_not_exists(orderId)")
+                        .build()
+                        .map_err(backend)?,
+                )
+                .build(),
+        ];
+        if let Some(idem) = &new.idempotency {
+            let item = IdempotencyItem {
+                key: idem.key.as_str().to_owned(),
+                fingerprint: idem.fingerprint.clone(),
+                order_id: o.id.to_string(),
+                ttl: o.created_at.as_millis() / 1000 + IDEMPOTENCY_TTL_SECS,
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.names.idempotency_table)
+                            .set_item(Some(to_item(&item)?))
+                            .condition_expression("attribute_not_exists(#k)")
+                            .expression_attribute_names("#k", "key")
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        let codes = match self.transact(items).await {
+            Ok(()) => return Ok(Placed::Created(o.clone())),
+            Err(TxFailure::Failed(e)) => return Err(e),
+            Err(TxFailure::Cancelled(codes)) => codes,
+        };
+        // The key was taken by a concurrent request: that one's order is the answer (even
+        // if the stock ran out meanwhile).
+        if let Some(idem) = &new.idempotency
+            && condition_failed(codes.get(2))
+        {
+            let seen = self
+                .read_idempotency(idem.key.as_str())
+                .await?
+                .ok_or_else(|| backend("idempotency key vanished"))?;
+            return self.replay(seen, &idem.fingerprint).await;
+        }
+        if condition_failed(codes.first()) {
+            return Err(match self.get_product(&o.product_id).await? {
+                Some(_) => StoreError::OutOfStock,
+                None => StoreError::ProductNotFound,
+            });
+        }
+        Err(backend(format!("place order cancelled: {codes:?}")))
+    }
+
+    async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.names.orders_table)
+            .key("orderId", s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        out.item
+            .map(|i| from_item::<OrderItem>(i)?.into_order())
+            .transpose()
+    }
+
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+        // The index that serves the filter; a status filter on the user index is applied
+        // by DynamoDB after reading, so pages are filled by reading on.
+        let (index, pk, filter) = match (&query.user_id, query.status) {
+            (Some(u), st) => (
+                BY_USER,
+                ("userId", s(u.as_str())),
+                st.map(|s| i64::from(s.code())),
+            ),
+            (None, Some(st)) => (BY_STATUS, ("orderStatus", n(i64::from(st.code()))), None),
+            (None, None) => (ALL, ("all", s("o")), None),
+        };
+        let mut start = match &query.cursor {
+            None => None,
+            Some(c) => {
+                let c = decode_cursor(c, index)?;
+                let mut key = HashMap::from([
+                    ("orderId".to_owned(), s(c.o)),
+                    ("sortKey".to_owned(), s(c.s)),
+                ]);
+                key.insert(pk.0.to_owned(), pk.1.clone());
+                Some(key)
+            }
+        };
+        let want = query.limit as usize;
+        let mut found: Vec<OrderItem> = Vec::new();
+        // One more than asked, to know whether there is a next page.
+        while found.len() <= want {
+            let room = (want + 1 - found.len()) as i32;
+            let (items, next) = self
+                .query_index(index, (pk.0, pk.1.clone()), filter, start, room)
+                .await?;
+            found.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        let more = found.len() > want;
+        found.truncate(want);
+        let next_cursor = if more {
+            found.last().map(|last| encode_cursor(index, last))
+        } else {
+            None
+        };
+        Ok(OrderPage {
+            orders: found
+                .into_iter()
+                .map(OrderItem::into_order)
+                .collect::<Result<_, _>>()?,
+            next_cursor,
+        })
+    }
+
+    async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
+        let order = self.order_update(t)?;
+        let Some(stock) = self.stock_update(t)? else {
+            let result = self
+                .client
+                .update_item()
+                .table_name(order.table_name())
+                .set_key(Some(order.key().clone()))
+                .update_expression(order.update_expression())
+                .set_condition_expression(order.condition_expression().map(str::to_owned))
+                .set_expression_attribute_values(order.expression_attribute_values().cloned())
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => {
+                        Err(StoreError::Conflict)
+                    }
+                    other => Err(backend(DisplayErrorContext(other))),
+                },
+            };
+        };
+        let items = vec![
+            TransactWriteItem::builder().update(order).build(),
+            TransactWriteItem::builder().update(stock).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
+                Err(StoreError::Conflict)
+            }
+            Err(TxFailure::Cancelled(codes)) => {
+                Err(backend(format!("transition cancelled: {codes:?}")))
+            }
+            Err(TxFailure::Failed(e)) => Err(e),
+        }
+    }
+
+    fn writes_messages(&self) -> bool {
+        false
+    }
+
+    async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..UNPAID_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.names.orders_table)
+                .index_name(UNPAID_BY_EXPIRY)
+                .key_condition_expression("unpaidShard = :s AND expiresAt < :now")
+                .expression_attribute_values(":s", s(shard.to_string()))
+                .expression_attribute_values(":now", n(now.as_millis()))
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item::<OrderItem>(item)?.into_order()?);
+            }
+        }
+        found.sort_by_key(|o| o.expires_at);
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.names.inventory_table)
+            .key("productId", s(id.as_str()))
+            .update_expression(
+                "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero)",
+            )
+            .expression_attribute_values(":s", n(stock.get()))
+            .expression_attribute_values(":zero", n(0))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let item = out
+            .attributes
+            .ok_or_else(|| backend("no attributes returned"))?;
+        from_item::<ProductItem>(item)?.into_product()
+    }
+
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.names.inventory_table)
+            .key("productId", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        out.item
+            .map(|i| from_item::<ProductItem>(i)?.into_product())
+            .transpose()
+    }
+
+    async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
+        // The product catalogue is small and read by people, not by a periodic job.
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.names.inventory_table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_item::<ProductItem>(item)?.into_product()?);
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => break,
+            }
+        }
+        out.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+        Ok(out)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.get_product(&Id::parse("productId", "healthz").map_err(backend)?)
+            .await
+            .map(|_| ())
+    }
+}

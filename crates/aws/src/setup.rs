@@ -1,0 +1,237 @@
+//! `orderflow aws init`: create the tables (with their indexes and TTL) and the queues
+//! (with their dead-letter queues) if they do not exist. Safe to run again.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::operation::create_table::CreateTableError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use crate::AwsNames;
+use crate::dynamo::{ALL, BY_STATUS, BY_USER, UNPAID_BY_EXPIRY};
+
+/// Receives before a message goes to its dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// How the queues are made.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSpec {
+    /// Must exceed the time a consumer may hold a message (SQS's advice for Lambda: six
+    /// times the function's timeout).
+    pub visibility_timeout: Duration,
+    pub max_receives: u32,
+}
+
+impl Default for QueueSpec {
+    fn default() -> Self {
+        Self {
+            visibility_timeout: Duration::from_secs(180),
+            max_receives: MAX_RECEIVES,
+        }
+    }
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type are set")
+}
+
+fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(t)
+        .build()
+        .expect("name and type are set")
+}
+
+fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash))
+        .key_schema(key(sk, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("name, keys and projection are set")
+}
+
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    req: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
+    name: &str,
+) -> Result<(), String> {
+    match req.billing_mode(BillingMode::PayPerRequest).send().await {
+        Ok(_) => {}
+        Err(e) => match e.into_service_error() {
+            CreateTableError::ResourceInUseException(_) => {}
+            other => {
+                return Err(format!(
+                    "creating table {name}: {}",
+                    DisplayErrorContext(other)
+                ));
+            }
+        },
+    }
+    client
+        .wait_until_table_exists()
+        .table_name(name)
+        .wait(Duration::from_secs(120))
+        .await
+        .map_err(|e| format!("waiting for table {name}: {}", DisplayErrorContext(e)))?;
+    Ok(())
+}
+
+/// Create every table and queue of `names` that is missing.
+///
+/// # Errors
+/// What AWS (or the emulator) answered, when it was not "already exists".
+pub async fn init(
+    dynamo: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    names: &AwsNames,
+    queues: QueueSpec,
+) -> Result<(), String> {
+    use ScalarAttributeType::{N, S};
+    let orders = dynamo
+        .create_table()
+        .table_name(&names.orders_table)
+        .key_schema(key("orderId", KeyType::Hash))
+        .attribute_definitions(attr("orderId", S))
+        .attribute_definitions(attr("userId", S))
+        .attribute_definitions(attr("orderStatus", N))
+        .attribute_definitions(attr("all", S))
+        .attribute_definitions(attr("sortKey", S))
+        .attribute_definitions(attr("unpaidShard", S))
+        .attribute_definitions(attr("expiresAt", N))
+        .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
+        .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
+        .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
+        .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"));
+    create_table(dynamo, orders, &names.orders_table).await?;
+    let inventory = dynamo
+        .create_table()
+        .table_name(&names.inventory_table)
+        .key_schema(key("productId", KeyType::Hash))
+        .attribute_definitions(attr("productId", S));
+    create_table(dynamo, inventory, &names.inventory_table).await?;
+    let idempotency = dynamo
+        .create_table()
+        .table_name(&names.idempotency_table)
+        .key_schema(key("key", KeyType::Hash))
+        .attribute_definitions(attr("key", S));
+    create_table(dynamo, idempotency, &names.idempotency_table).await?;
+    let ttl = dynamo
+        .update_time_to_live()
+        .table_name(&names.idempotency_table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .expect("name and flag are set"),
+        )
+        .send()
+        .await;
+    if let Err(e) = ttl {
+        // Enabling it twice is refused ("already enabled"): that is the state we want.
+        let text = DisplayErrorContext(&e).to_string();
+        if !text.contains("already enabled") {
+            return Err(format!("enabling TTL: {text}"));
+        }
+    }
+
+    for queue in [
+        names.queue.clone(),
+        names.refunds_queue(),
+        names.payments_queue(),
+    ] {
+        create_queue(sqs, &queue, queues).await?;
+    }
+    Ok(())
+}
+
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    spec: QueueSpec,
+) -> Result<(), String> {
+    let err = |what: &str, e: &dyn std::fmt::Display| format!("{what} {name}: {e}");
+    let dlq = AwsNames::dead_letters(name);
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&dlq)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| {
+            err(
+                "creating the dead-letter queue of",
+                &aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .queue_url
+        .unwrap_or_default();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| {
+            err(
+                "reading the dead-letter queue of",
+                &aws_sdk_sqs::error::DisplayErrorContext(e),
+            )
+        })?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| format!("no ARN for {dlq}"))?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": arn,
+        "maxReceiveCount": spec.max_receives.to_string(),
+    })
+    .to_string();
+    let attributes = HashMap::from([
+        (
+            QueueAttributeName::VisibilityTimeout,
+            spec.visibility_timeout.as_secs().to_string(),
+        ),
+        (QueueAttributeName::RedrivePolicy, redrive),
+    ]);
+    let made = sqs
+        .create_queue()
+        .queue_name(name)
+        .set_attributes(Some(attributes.clone()))
+        .send()
+        .await;
+    if let Err(e) = made {
+        // It exists with other settings: bring them to these.
+        let url = sqs
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|_| err("creating", &aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .unwrap_or_default();
+        sqs.set_queue_attributes()
+            .queue_url(url)
+            .set_attributes(Some(attributes))
+            .send()
+            .await
+            .map_err(|e| err("updating", &aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    }
+    Ok(())
+}

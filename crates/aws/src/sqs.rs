@@ -1,0 +1,185 @@
+//! [`SqsQueue`]: the queue port on SQS. Visibility timeout and dead-lettering are the
+//! queue's own settings (made by `aws init`); this maps sends, receives, deletes and
+//! releases.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
+use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use orderflow_core::ports::{Delivery, Queue, StoreError};
+
+use crate::backend;
+
+/// SQS delays a message at most 15 minutes; a longer delay is carried in this attribute
+/// and served by hiding the message again when it comes early.
+const NOT_BEFORE: &str = "orderflow-not-before";
+const MAX_DELAY: Duration = Duration::from_secs(900);
+/// SQS's longest visibility timeout.
+const MAX_HIDE: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Whole seconds, rounded up (SQS counts in seconds).
+fn secs(d: Duration) -> i32 {
+    d.as_secs_f64().ceil() as i32
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: String) -> Self {
+        Self { client, url }
+    }
+
+    /// The queue called `name`, which must exist (`orderflow aws init` makes it).
+    ///
+    /// # Errors
+    /// `Backend` when it does not exist or SQS does not answer.
+    pub async fn by_name(client: Client, name: &str) -> Result<Self, StoreError> {
+        let out = client
+            .get_queue_url()
+            .queue_name(name)
+            .send()
+            .await
+            .map_err(|e| backend(format!("queue {name}: {}", DisplayErrorContext(e))))?;
+        let url = out.queue_url.ok_or_else(|| backend("no queue URL"))?;
+        Ok(Self { client, url })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, body: &str, delay: Duration) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(secs(delay.min(MAX_DELAY)));
+        if delay > MAX_DELAY {
+            let at = now_ms() + delay.as_millis() as i64;
+            req = req.message_attributes(
+                NOT_BEFORE,
+                MessageAttributeValue::builder()
+                    .data_type("Number")
+                    .string_value(at.to_string())
+                    .build()
+                    .map_err(backend)?,
+            );
+        }
+        req.send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, StoreError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(secs(wait).min(20))
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names(NOT_BEFORE)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let mut deliveries = Vec::new();
+        for m in out.messages.unwrap_or_default() {
+            let receipt = m.receipt_handle.clone().unwrap_or_default();
+            let early = m
+                .message_attributes
+                .as_ref()
+                .and_then(|a| a.get(NOT_BEFORE))
+                .and_then(|v| v.string_value.as_deref())
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|at| at - now_ms())
+                .filter(|left| *left > 0);
+            if let Some(left) = early {
+                // Not yet: hide it until its time (in steps of at most 12 h).
+                let hide = Duration::from_millis(left as u64).min(MAX_HIDE);
+                self.release(&receipt, hide).await?;
+                continue;
+            }
+            let count = m
+                .attributes
+                .as_ref()
+                .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            deliveries.push(Delivery {
+                message_id: m.message_id.unwrap_or_default(),
+                receipt,
+                body: m.body.unwrap_or_default(),
+                receive_count: count,
+            });
+        }
+        Ok(deliveries)
+    }
+
+    async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                // A stale receipt: the message was delivered again since; not an error.
+                DeleteMessageError::ReceiptHandleIsInvalid(_) => Ok(()),
+                other => Err(backend(DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    async fn release(&self, receipt: &str, delay: Duration) -> Result<(), StoreError> {
+        match self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(receipt)
+            .visibility_timeout(secs(delay.min(MAX_HIDE)))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                ChangeMessageVisibilityError::ReceiptHandleIsInvalid(_)
+                | ChangeMessageVisibilityError::MessageNotInflight(_) => Ok(()),
+                other => Err(backend(DisplayErrorContext(other))),
+            },
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| backend(DisplayErrorContext(e)))
+    }
+}

@@ -1,0 +1,104 @@
+//! The contract suites (store, queue, lifecycle) against the AWS adapters, on the
+//! DynamoDB/SQS emulator that `scripts/test` starts (`AWS_ENDPOINT_URL`). Each case gets
+//! tables and queues of its own, under a fresh prefix. Without the emulator these tests
+//! fail; they never skip.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orderflow_aws::setup::{QueueSpec, init};
+use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
+use orderflow_core::clock::ManualClock;
+use orderflow_core::ports::{OrderStore, Queue};
+use orderflow_core::service::Queues;
+use orderflow_core::testing::lifecycle_contract::{LifecycleFixture, START};
+use orderflow_core::testing::queue_contract::{Elapse, QueueFixture};
+
+/// The emulator's clients; panics (fails the test) when it is not configured.
+async fn clients() -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
+    );
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    (
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    )
+}
+
+/// Fresh tables and queues under a new prefix.
+async fn fresh(spec: QueueSpec) -> (AwsNames, aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let (dynamo, sqs) = clients().await;
+    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let names = AwsNames::prefixed(&prefix);
+    init(&dynamo, &sqs, &names, spec).await.expect("aws init");
+    (names, dynamo, sqs)
+}
+
+async fn fresh_dynamo_store() -> (Arc<dyn OrderStore>, ()) {
+    let (names, dynamo, _) = fresh(QueueSpec::default()).await;
+    (Arc::new(DynamoStore::new(dynamo, names)), ())
+}
+
+/// Real time: SQS's timeouts run on the server's clock.
+struct RealTime;
+
+#[async_trait::async_trait]
+impl Elapse for RealTime {
+    async fn elapse(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+const FAST: QueueSpec = QueueSpec {
+    visibility_timeout: Duration::from_secs(1),
+    max_receives: 3,
+};
+
+async fn fresh_sqs_queue() -> (QueueFixture, ()) {
+    let (names, _, sqs) = fresh(FAST).await;
+    let queue = SqsQueue::by_name(sqs.clone(), &names.queue).await.unwrap();
+    let dead = SqsQueue::by_name(sqs, &AwsNames::dead_letters(&names.queue))
+        .await
+        .unwrap();
+    let fixture = QueueFixture {
+        queue: Arc::new(queue),
+        dead_letters: Arc::new(dead),
+        time: Arc::new(RealTime),
+        visibility: FAST.visibility_timeout,
+        max_receives: FAST.max_receives,
+    };
+    (fixture, ())
+}
+
+async fn fresh_aws_backend() -> (LifecycleFixture, ()) {
+    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+    let queue = |name: String| {
+        let sqs = sqs.clone();
+        async move { Arc::new(SqsQueue::by_name(sqs, &name).await.unwrap()) as Arc<dyn Queue> }
+    };
+    let queues = Queues {
+        orders: queue(names.queue.clone()).await,
+        refunds: queue(names.refunds_queue()).await,
+        payments: queue(names.payments_queue()).await,
+    };
+    let fixture = LifecycleFixture {
+        store: Arc::new(DynamoStore::new(dynamo, names)),
+        queues,
+        clock: Arc::new(ManualClock::new(START)),
+    };
+    (fixture, ())
+}
+
+mod store {
+    orderflow_core::store_contract_suite!(super::fresh_dynamo_store);
+}
+
+mod queue {
+    orderflow_core::queue_contract_suite!(super::fresh_sqs_queue);
+}
+
+mod lifecycle {
+    orderflow_core::lifecycle_contract_suite!(super::fresh_aws_backend);
+}
