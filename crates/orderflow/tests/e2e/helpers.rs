@@ -29,11 +29,58 @@ pub struct Options {
 impl Options {
     /// The lifecycle in seconds: 1 s to pay, a sweep every second, short work and refunds.
     pub fn fast() -> Self {
-        Self::default()
-            .flag("--payment-timeout", "1s")
+        Self::default().fast_flags()
+    }
+
+    /// [`Options::fast`] on top of these options (a backend, say).
+    pub fn fast_flags(self) -> Self {
+        self.flag("--payment-timeout", "1s")
             .flag("--sweep-schedule", "* * * * * *")
             .flag("--processing-delay", "300ms")
             .flag("--refund-delay", "200ms")
+    }
+
+    /// The AWS backend on the emulator that the test command starts (`AWS_ENDPOINT_URL`),
+    /// under table and queue names of its own, made by `orderflow aws init`.
+    pub fn aws(self) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let prefix = format!(
+            "e{}-{nanos}-{}-",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let names = [
+            ("ORDERFLOW_ORDERS_TABLE", format!("{prefix}orders")),
+            ("ORDERFLOW_INVENTORY_TABLE", format!("{prefix}inventory")),
+            (
+                "ORDERFLOW_IDEMPOTENCY_TABLE",
+                format!("{prefix}idempotency"),
+            ),
+            ("ORDERFLOW_QUEUE_NAME", format!("{prefix}orders")),
+        ];
+        assert!(
+            std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_orderflow"))
+            .args(["aws", "init"])
+            .envs(names.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("run orderflow aws init");
+        assert!(
+            out.status.success(),
+            "aws init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut me = self.flag("--backend", "aws");
+        for (k, v) in names {
+            me = me.env(k, &v);
+        }
+        me
     }
 
     /// A sweep schedule that never comes round during a test (once a year).

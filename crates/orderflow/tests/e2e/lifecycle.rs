@@ -1,5 +1,38 @@
 //! The seed scenarios, end to end on the real binary with short timeouts: each order goes
-//! through the real webhook, queue, consumer, sweeper and refund gateway.
+//! through the real webhook, queue, consumer, sweeper and refund gateway. Each runs on the
+//! embedded backend and on the AWS backend (DynamoDB and SQS on the emulator).
+
+/// One test per scenario per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Options::default()).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Options::default().aws()).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_paid_order_goes_pending_processing_completed,
+    an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns,
+    a_payment_after_the_timeout_is_refunded,
+    a_payment_after_the_deadline_but_before_the_sweep_is_late_too,
+    a_failed_payment_fails_the_order_and_returns_its_stock,
+    repeated_webhooks_are_duplicates,
+    refunds_are_asked_once_and_complete,
+);
 
 use reqwest::StatusCode;
 
@@ -9,9 +42,8 @@ fn id(o: &serde_json::Value) -> String {
     o["orderId"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test]
-async fn a_paid_order_goes_pending_processing_completed() {
-    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+async fn a_paid_order_goes_pending_processing_completed(base: Options) {
+    let app = TestApp::spawn_with(base.fast_flags().flag("--payment-timeout", "30s")).await;
     app.stock("p", 10).await;
     let o = id(&app.place_ok("u1", "p", 3).await);
     let (s, b) = app.simulate(&o, "success", 0).await;
@@ -25,9 +57,8 @@ async fn a_paid_order_goes_pending_processing_completed() {
     assert_eq!(app.product("p").await, (7, 0), "locked stock sold");
 }
 
-#[tokio::test]
-async fn an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns() {
-    let app = TestApp::spawn_with(Options::fast()).await;
+async fn an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns(base: Options) {
+    let app = TestApp::spawn_with(base.fast_flags()).await;
     app.stock("p", 10).await;
     let o = id(&app.place_ok("u1", "p", 4).await);
     assert_eq!(app.product("p").await, (6, 4));
@@ -37,9 +68,8 @@ async fn an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns() {
     assert_eq!(app.product("p").await, (10, 0));
 }
 
-#[tokio::test]
-async fn a_payment_after_the_timeout_is_refunded() {
-    let app = TestApp::spawn_with(Options::fast()).await;
+async fn a_payment_after_the_timeout_is_refunded(base: Options) {
+    let app = TestApp::spawn_with(base.fast_flags()).await;
     app.stock("p", 10).await;
     let o = id(&app.place_ok("u1", "p", 2).await);
     app.wait_for(&o, 10, |o| o["orderStatus"] == 4).await;
@@ -56,10 +86,9 @@ async fn a_payment_after_the_timeout_is_refunded() {
     assert_eq!(app.product("p").await, (10, 0));
 }
 
-#[tokio::test]
-async fn a_payment_after_the_deadline_but_before_the_sweep_is_late_too() {
+async fn a_payment_after_the_deadline_but_before_the_sweep_is_late_too(base: Options) {
     let app = TestApp::spawn_with(
-        Options::fast()
+        base.fast_flags()
             .flag("--payment-timeout", "300ms")
             .no_scheduled_sweeps(),
     )
@@ -77,9 +106,8 @@ async fn a_payment_after_the_deadline_but_before_the_sweep_is_late_too() {
         .await;
 }
 
-#[tokio::test]
-async fn a_failed_payment_fails_the_order_and_returns_its_stock() {
-    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+async fn a_failed_payment_fails_the_order_and_returns_its_stock(base: Options) {
+    let app = TestApp::spawn_with(base.fast_flags().flag("--payment-timeout", "30s")).await;
     app.stock("p", 10).await;
     let o = id(&app.place_ok("u1", "p", 2).await);
     let (s, _) = app.simulate(&o, "failed", 0).await;
@@ -98,10 +126,9 @@ async fn a_failed_payment_fails_the_order_and_returns_its_stock() {
     assert_eq!(done["orderStatus"], 5);
 }
 
-#[tokio::test]
-async fn repeated_webhooks_are_duplicates() {
+async fn repeated_webhooks_are_duplicates(base: Options) {
     let app = TestApp::spawn_with(
-        Options::fast()
+        base.fast_flags()
             .flag("--payment-timeout", "30s")
             .flag("--processing-delay", "2s"),
     )
@@ -139,9 +166,8 @@ async fn repeated_webhooks_are_duplicates() {
     assert_eq!(app.product("p").await, (9, 0));
 }
 
-#[tokio::test]
-async fn refunds_are_asked_once_and_complete() {
-    let app = TestApp::spawn_with(Options::fast().flag("--payment-timeout", "30s")).await;
+async fn refunds_are_asked_once_and_complete(base: Options) {
+    let app = TestApp::spawn_with(base.fast_flags().flag("--payment-timeout", "30s")).await;
     app.stock("p", 10).await;
     let unpaid = id(&app.place_ok("u1", "p", 1).await);
     let (s, b) = app
