@@ -44,6 +44,7 @@ pub const BY_USER: &str = "byUser";
 pub const BY_STATUS: &str = "byStatus";
 pub const ALL: &str = "all";
 pub const UNPAID_BY_EXPIRY: &str = "unpaidByExpiry";
+pub const PAID_WAITING: &str = "paidWaiting";
 
 /// An order as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +71,9 @@ struct OrderItem {
     /// Present only while the order is pending and unpaid (the sweeper's sparse index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unpaid_shard: Option<String>,
+    /// Present only while the order is paid and waiting for the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    paid_shard: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,6 +116,7 @@ impl OrderItem {
             sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
             all: "o".into(),
             unpaid_shard: (o.state == OrderState::PLACED).then(|| shard_of(o.id)),
+            paid_shard: waiting(o.state).then(|| shard_of(o.id)),
         }
     }
 
@@ -148,6 +153,11 @@ impl ProductItem {
             locked_count: self.locked_count,
         })
     }
+}
+
+/// Paid and waiting for the consumer.
+fn waiting(s: OrderState) -> bool {
+    s.status == OrderStatus::Pending && s.payment == PaymentStatus::Success
 }
 
 /// The sweeper-index partition of an order: stable, spread evenly.
@@ -270,10 +280,22 @@ impl DynamoStore {
             set.push("paymentId = :pid");
             values.insert(":pid".into(), s(pid.clone()));
         }
+        // Entering "paid, waiting for the consumer" enters the re-send index.
+        if waiting(t.to) && !waiting(t.from) {
+            set.push("paidShard = :shard");
+            values.insert(":shard".into(), s(shard_of(t.order_id)));
+        }
         let mut expr = format!("SET {}", set.join(", "));
-        // Leaving "pending and unpaid" leaves the sweeper's index.
+        // Leaving a state leaves its sparse index.
+        let mut remove = Vec::new();
         if t.from == OrderState::PLACED && t.to != OrderState::PLACED {
-            expr.push_str(" REMOVE unpaidShard");
+            remove.push("unpaidShard");
+        }
+        if waiting(t.from) && !waiting(t.to) {
+            remove.push("paidShard");
+        }
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         Update::builder()
             .table_name(&self.names.orders_table)
@@ -620,6 +642,34 @@ impl OrderStore for DynamoStore {
             }
         }
         found.sort_by_key(|o| o.expires_at);
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    async fn paid_waiting(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..UNPAID_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.names.orders_table)
+                .index_name(PAID_WAITING)
+                .key_condition_expression("paidShard = :s AND paymentTime < :before")
+                .expression_attribute_values(":s", s(shard.to_string()))
+                .expression_attribute_values(":before", n(before.as_millis()))
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item::<OrderItem>(item)?.into_order()?);
+            }
+        }
+        found.sort_by_key(|o| o.payment_time);
         found.truncate(limit);
         Ok(found)
     }

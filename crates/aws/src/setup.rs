@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
-use crate::dynamo::{ALL, BY_STATUS, BY_USER, UNPAID_BY_EXPIRY};
+use crate::dynamo::{ALL, BY_STATUS, BY_USER, PAID_WAITING, UNPAID_BY_EXPIRY};
 
 /// Receives before a message goes to its dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
@@ -115,10 +115,13 @@ pub async fn init(
         .attribute_definitions(attr("sortKey", S))
         .attribute_definitions(attr("unpaidShard", S))
         .attribute_definitions(attr("expiresAt", N))
+        .attribute_definitions(attr("paidShard", S))
+        .attribute_definitions(attr("paymentTime", N))
         .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
         .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
         .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
-        .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"));
+        .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"))
+        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"));
     create_table(dynamo, orders, &names.orders_table).await?;
     let inventory = dynamo
         .create_table()

@@ -153,6 +153,15 @@ pub trait OrderStore: Send + Sync {
     /// `Backend` only.
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError>;
 
+    /// Up to `limit` paid orders still waiting for the consumer (status 1, payment
+    /// success) whose `paymentTime < before`, oldest payment first, found through an index.
+    /// The sweeper sends them to the queue again, in case their message was lost.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn paid_waiting(&self, before: Timestamp, limit: usize)
+    -> Result<Vec<Order>, StoreError>;
+
     /// Set a product's available stock, creating it with `lockedCount = 0` if new; an
     /// existing product keeps its `lockedCount`.
     ///

@@ -51,6 +51,7 @@ macro_rules! store_contract_suite {
             products_are_listed_by_id,
             a_missing_order_or_product_reads_as_none,
             expired_unpaid_orders_are_found_by_deadline,
+            paid_orders_waiting_for_the_consumer_are_found_by_payment_time,
         );
     };
 }
@@ -91,6 +92,7 @@ macro_rules! lifecycle_contract_suite {
             webhooks_racing_the_sweeper_at_the_deadline_resolve_once_each,
             a_sweep_works_through_more_orders_than_one_batch,
             messages_for_unknown_orders_are_skipped_and_foreign_ones_refused,
+            a_paid_order_whose_message_was_lost_is_sent_again_by_the_sweeper,
         );
     };
 }

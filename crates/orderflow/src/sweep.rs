@@ -21,6 +21,13 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
         Duration::from_secs(1800),
     );
     let swept = service.sweep_once().await?;
+    let requeued = service.requeue_paid_waiting().await?;
+    if requeued > 0 {
+        tracing::warn!(
+            orders = requeued,
+            "paid orders waiting too long were sent to the queue again"
+        );
+    }
     println!("{swept}");
     Ok(())
 }

@@ -65,6 +65,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX queue_messages_by_receipt ON queue_messages (receipt)
         WHERE receipt IS NOT NULL;
     "#,
+    // 3: paid orders waiting for the consumer, by payment time (the sweeper re-sends
+    // those that wait too long).
+    r#"
+    CREATE INDEX orders_paid_waiting ON orders (payment_time)
+        WHERE status = 1 AND payment_status = 'success';
+    "#,
 ];
 
 /// The schema version this build writes.

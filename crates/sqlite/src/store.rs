@@ -443,6 +443,28 @@ impl OrderStore for SqliteStore {
             .await
     }
 
+    async fn paid_waiting(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY orders_paid_waiting
+                     WHERE status = 1 AND payment_status = 'success' AND payment_time < ?1
+                     ORDER BY payment_time LIMIT ?2"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![before.as_millis(), limit as i64], order_from_row)?
+                        .map(|r| r.map(|(_, o)| o))
+                        .collect()
+                })
+                .map_err(db)
+            })
+            .await
+    }
+
     async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {
         let id = id.clone();
         self.writer

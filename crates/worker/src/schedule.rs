@@ -63,6 +63,14 @@ pub async fn run_sweeper(
             ),
             Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
         }
+        match service.requeue_paid_waiting().await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                orders = n,
+                "paid orders waiting too long were sent to the queue again"
+            ),
+            Err(e) => tracing::error!(error = %e, "re-sending waiting paid orders failed"),
+        }
     }
 }
 

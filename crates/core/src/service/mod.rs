@@ -37,6 +37,9 @@ pub struct Settings {
     pub payment_timeout: Duration,
     /// Most orders one sweeper query takes; a sweep runs batches until none are left.
     pub sweep_batch: usize,
+    /// A paid order still waiting for the consumer this long after its payment is sent to
+    /// the queue again (its message may have been lost between the write and the send).
+    pub requeue_after: Duration,
 }
 
 impl Default for Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
         Self {
             payment_timeout: Duration::from_secs(30 * 60),
             sweep_batch: 500,
+            requeue_after: Duration::from_secs(120),
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The sweeper's unit of work: one sweep.
 
+use std::time::Duration;
+
 use crate::domain::lifecycle;
 use crate::error::Error;
+use crate::messages::OrderMessage;
 use crate::ports::StoreError;
 
 use super::{Changed, OrderService};
@@ -50,5 +53,31 @@ impl OrderService {
                 return Ok(swept);
             }
         }
+    }
+
+    /// Send paid orders that still wait for the consumer `requeue_after` after their
+    /// payment to the orders queue again: on a backend that writes the state change and
+    /// sends its message in two steps, a crash in between leaves an order paid with no
+    /// message, and this is what finishes it. (A message sent twice is harmless: the
+    /// consumer is idempotent.) Returns how many it sent; at most `sweep_batch` per call.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn requeue_paid_waiting(&self) -> Result<usize, Error> {
+        let before = crate::domain::Timestamp::from_millis(
+            self.clock.now().as_millis()
+                - i64::try_from(self.settings.requeue_after.as_millis()).unwrap_or(i64::MAX),
+        );
+        let waiting = self
+            .store
+            .paid_waiting(before, self.settings.sweep_batch.max(1))
+            .await?;
+        for order in &waiting {
+            self.queues
+                .orders
+                .send(&OrderMessage::body(order.id), Duration::ZERO)
+                .await?;
+        }
+        Ok(waiting.len())
     }
 }

@@ -568,3 +568,35 @@ pub async fn messages_for_unknown_orders_are_skipped_and_foreign_ones_refused(f:
 
 /// The timestamp of the manual clock the fixtures start at.
 pub const START: Timestamp = Timestamp::from_millis(1_790_000_000_000);
+
+pub async fn a_paid_order_whose_message_was_lost_is_sent_again_by_the_sweeper(f: LifecycleFixture) {
+    let w = world(f);
+    w.stock("p", 10).await;
+    let o = w.place("p", 2).await;
+    // The crash between "paid" and "sent": the state change is written, the message is not
+    // (or, where both are one transaction, it was lost since).
+    let crate::domain::lifecycle::PaymentDecision::Apply { transition, .. } =
+        crate::domain::lifecycle::on_payment(&o, PaymentOutcome::Success, None, w.f.clock.now())
+    else {
+        panic!("a placed order takes a payment")
+    };
+    w.f.store.apply(&transition).await.unwrap();
+    for d in w.take_orders().await {
+        w.f.queues.orders.delete(&d.receipt).await.unwrap();
+    }
+    assert_eq!(w.order(o.id).await.state.payment, PaymentStatus::Success);
+
+    // Within the grace period nothing is sent; after it, the order is.
+    w.f.clock.advance(Duration::from_secs(60));
+    assert_eq!(w.svc.requeue_paid_waiting().await.unwrap(), 0);
+    w.f.clock.advance(Duration::from_secs(61));
+    assert_eq!(w.svc.requeue_paid_waiting().await.unwrap(), 1);
+    assert_eq!(w.consume_all().await, [Consumed::Completed]);
+    assert_eq!(w.order(o.id).await.state.status, OrderStatus::Completed);
+    assert_eq!(
+        w.svc.requeue_paid_waiting().await.unwrap(),
+        0,
+        "no longer waiting"
+    );
+    w.assert_invariants(&[("p", 10)]).await;
+}

@@ -522,3 +522,52 @@ pub async fn expired_unpaid_orders_are_found_by_deadline(store: Store) {
         [b.id, a.id, c.id]
     );
 }
+
+pub async fn paid_orders_waiting_for_the_consumer_are_found_by_payment_time(store: Store) {
+    stock(&store, "p1", 100).await;
+    let pay = |o: &Order, at: Timestamp| match lifecycle::on_payment(
+        o,
+        PaymentOutcome::Success,
+        None,
+        at,
+    ) {
+        PaymentDecision::Apply { transition, .. } => transition,
+        PaymentDecision::Duplicate => panic!("a placed order takes a payment"),
+    };
+    let early = place(&store, new_order("u1", "p1", 1, T0)).await;
+    let late = place(&store, new_order("u1", "p1", 1, T0)).await;
+    let unpaid = place(&store, new_order("u1", "p1", 1, T0)).await;
+    let t1 = T0.plus(Duration::from_secs(10));
+    let t2 = T0.plus(Duration::from_secs(20));
+    store.apply(&pay(&early, t1)).await.unwrap();
+    store.apply(&pay(&late, t2)).await.unwrap();
+    let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    let at = |s| T0.plus(Duration::from_secs(s));
+    assert!(
+        store.paid_waiting(t1, 10).await.unwrap().is_empty(),
+        "strictly before"
+    );
+    assert_eq!(
+        ids(store.paid_waiting(at(15), 10).await.unwrap()),
+        [early.id]
+    );
+    assert_eq!(
+        ids(store.paid_waiting(at(30), 10).await.unwrap()),
+        [early.id, late.id]
+    );
+    assert_eq!(
+        ids(store.paid_waiting(at(30), 1).await.unwrap()),
+        [early.id]
+    );
+    // Picked up by the consumer: no longer waiting.
+    let now = store.get_order(early.id).await.unwrap().unwrap();
+    let lifecycle::ConsumeDecision::Start(claim) = lifecycle::on_consume(&now, at(25)) else {
+        panic!("a paid order is claimed")
+    };
+    store.apply(&claim).await.unwrap();
+    assert_eq!(
+        ids(store.paid_waiting(at(30), 10).await.unwrap()),
+        [late.id]
+    );
+    let _ = unpaid;
+}
