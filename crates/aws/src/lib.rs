@@ -24,3 +24,26 @@ pub use sqs::SqsQueue;
 pub(crate) fn backend(e: impl std::fmt::Display) -> orderflow_core::ports::StoreError {
     orderflow_core::ports::StoreError::backend(std::io::Error::other(e.to_string()))
 }
+
+/// The store and the three queues named by `names`, on the clients' account (or emulator).
+/// `ORDERFLOW_QUEUE_URL`, when set, addresses the orders queue directly.
+///
+/// # Errors
+/// `Backend` when a queue does not exist (run `orderflow aws init`) or SQS does not answer.
+pub async fn connect(
+    dynamo: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    names: AwsNames,
+) -> Result<(DynamoStore, orderflow_core::service::Queues), orderflow_core::ports::StoreError> {
+    use std::sync::Arc;
+    let orders = match std::env::var("ORDERFLOW_QUEUE_URL") {
+        Ok(url) => SqsQueue::new(sqs.clone(), url),
+        Err(_) => SqsQueue::by_name(sqs.clone(), &names.queue).await?,
+    };
+    let queues = orderflow_core::service::Queues {
+        orders: Arc::new(orders),
+        refunds: Arc::new(SqsQueue::by_name(sqs.clone(), &names.refunds_queue()).await?),
+        payments: Arc::new(SqsQueue::by_name(sqs, &names.payments_queue()).await?),
+    };
+    Ok((DynamoStore::new(dynamo, names), queues))
+}

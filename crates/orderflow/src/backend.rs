@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
-use orderflow_core::ports::{Clock, OrderStore, Queue};
+use orderflow_aws::AwsNames;
+use orderflow_core::ports::{Clock, OrderStore};
 use orderflow_core::service::Queues;
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
@@ -70,30 +70,13 @@ pub async fn open(
         }
         Backend::Aws => {
             let names = AwsNames::from_env();
-            let (dynamo, sqs) = aws_clients().await;
-            let queue = |name: String| {
-                let sqs = sqs.clone();
-                async move {
-                    SqsQueue::by_name(sqs, &name)
-                        .await
-                        .map(|q| Arc::new(q) as Arc<dyn Queue>)
-                        .with_context(|| {
-                            format!("opening queue {name} (run `orderflow aws init`?)")
-                        })
-                }
-            };
-            let orders = match std::env::var("ORDERFLOW_QUEUE_URL") {
-                Ok(url) => Arc::new(SqsQueue::new(sqs.clone(), url)) as Arc<dyn Queue>,
-                Err(_) => queue(names.queue.clone()).await?,
-            };
-            let queues = Queues {
-                orders,
-                refunds: queue(names.refunds_queue()).await?,
-                payments: queue(names.payments_queue()).await?,
-            };
             tracing::info!(orders_table = %names.orders_table, queue = %names.queue, "AWS backend");
+            let (dynamo, sqs) = aws_clients().await;
+            let (store, queues) = orderflow_aws::connect(dynamo, sqs, names)
+                .await
+                .context("opening the AWS backend (run `orderflow aws init`?)")?;
             Ok(Opened {
-                store: Arc::new(DynamoStore::new(dynamo, names)),
+                store: Arc::new(store),
                 queues,
                 embedded: None,
             })
