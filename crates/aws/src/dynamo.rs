@@ -6,7 +6,8 @@
 //!   (`unpaidShard`, `expiresAt`): an order has `unpaidShard` only while it is pending and
 //!   unpaid, so the sweeper's index holds exactly its candidates, spread over
 //!   [`UNPAID_SHARDS`] partitions.
-//! - `inventory` (PK `productId`): `stockCount`, `lockedCount`.
+//! - `inventory` (PK `productId`): `stockCount`, `lockedCount`; the index `catalogue`
+//!   (`catalog`, `productId`) lists every product without a Scan.
 //! - `idempotency` (PK `key`): the request's fingerprint and its order; `ttl` lets DynamoDB
 //!   expire keys (after 48 h; the contract asks for at least 24 h).
 //!
@@ -45,6 +46,8 @@ pub const BY_STATUS: &str = "byStatus";
 pub const ALL: &str = "all";
 pub const UNPAID_BY_EXPIRY: &str = "unpaidByExpiry";
 pub const PAID_WAITING: &str = "paidWaiting";
+/// The inventory's index of every product by id (one partition: the catalogue is small).
+pub const CATALOGUE: &str = "catalogue";
 
 /// An order as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -681,9 +684,11 @@ impl OrderStore for DynamoStore {
             .table_name(&self.names.inventory_table)
             .key("productId", s(id.as_str()))
             .update_expression(
-                "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero)",
+                "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero), \
+                 catalog = :c",
             )
             .expression_attribute_values(":s", n(stock.get()))
+            .expression_attribute_values(":c", s("p"))
             .expression_attribute_values(":zero", n(0))
             .return_values(ReturnValue::AllNew)
             .send()
@@ -711,14 +716,17 @@ impl OrderStore for DynamoStore {
     }
 
     async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
-        // The product catalogue is small and read by people, not by a periodic job.
+        // Through the catalogue index, in productId order: the UI polls this.
         let mut out = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .client
-                .scan()
+                .query()
                 .table_name(&self.names.inventory_table)
+                .index_name(CATALOGUE)
+                .key_condition_expression("catalog = :c")
+                .expression_attribute_values(":c", s("p"))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -731,7 +739,6 @@ impl OrderStore for DynamoStore {
                 None => break,
             }
         }
-        out.sort_by(|a, b| a.product_id.cmp(&b.product_id));
         Ok(out)
     }
 

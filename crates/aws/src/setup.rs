@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
-use crate::dynamo::{ALL, BY_STATUS, BY_USER, PAID_WAITING, UNPAID_BY_EXPIRY};
+use crate::dynamo::{ALL, BY_STATUS, BY_USER, CATALOGUE, PAID_WAITING, UNPAID_BY_EXPIRY};
 
 /// Receives before a message goes to its dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
@@ -127,7 +127,9 @@ pub async fn init(
         .create_table()
         .table_name(&names.inventory_table)
         .key_schema(key("productId", KeyType::Hash))
-        .attribute_definitions(attr("productId", S));
+        .attribute_definitions(attr("productId", S))
+        .attribute_definitions(attr("catalog", S))
+        .global_secondary_indexes(gsi(CATALOGUE, "catalog", "productId"));
     create_table(dynamo, inventory, &names.inventory_table).await?;
     let idempotency = dynamo
         .create_table()
