@@ -685,8 +685,10 @@ impl OrderStore for DynamoStore {
             .key("productId", s(id.as_str()))
             .update_expression(
                 "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero), \
-                 catalog = :c",
+                 #cat = :c",
             )
+            // CATALOG is one of DynamoDB's reserved words.
+            .expression_attribute_names("#cat", "catalog")
             .expression_attribute_values(":s", n(stock.get()))
             .expression_attribute_values(":c", s("p"))
             .expression_attribute_values(":zero", n(0))
@@ -725,7 +727,8 @@ impl OrderStore for DynamoStore {
                 .query()
                 .table_name(&self.names.inventory_table)
                 .index_name(CATALOGUE)
-                .key_condition_expression("catalog = :c")
+                .key_condition_expression("#cat = :c")
+                .expression_attribute_names("#cat", "catalog")
                 .expression_attribute_values(":c", s("p"))
                 .set_exclusive_start_key(start)
                 .send()
