@@ -312,6 +312,36 @@ impl DynamoStore {
             .map_err(backend)
     }
 
+    /// Up to `limit` orders from each shard of a sparse sharded index whose sort key is
+    /// below `below`; the caller orders and trims the union.
+    async fn query_shards(
+        &self,
+        index: &str,
+        (shard_key, sort_key): (&str, &str),
+        below: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        let mut found = Vec::new();
+        for shard in 0..UNPAID_SHARDS {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.names.orders_table)
+                .index_name(index)
+                .key_condition_expression(format!("{shard_key} = :s AND {sort_key} < :below"))
+                .expression_attribute_values(":s", s(shard.to_string()))
+                .expression_attribute_values(":below", n(below.as_millis()))
+                .limit(limit as i32)
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(from_item::<OrderItem>(item)?.into_order()?);
+            }
+        }
+        Ok(found)
+    }
+
     /// One page of an index, newest first, from `start`.
     async fn query_index(
         &self,
@@ -626,24 +656,9 @@ impl OrderStore for DynamoStore {
     }
 
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
-        let mut found = Vec::new();
-        for shard in 0..UNPAID_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.names.orders_table)
-                .index_name(UNPAID_BY_EXPIRY)
-                .key_condition_expression("unpaidShard = :s AND expiresAt < :now")
-                .expression_attribute_values(":s", s(shard.to_string()))
-                .expression_attribute_values(":now", n(now.as_millis()))
-                .limit(limit as i32)
-                .send()
-                .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(from_item::<OrderItem>(item)?.into_order()?);
-            }
-        }
+        let mut found = self
+            .query_shards(UNPAID_BY_EXPIRY, ("unpaidShard", "expiresAt"), now, limit)
+            .await?;
         found.sort_by_key(|o| o.expires_at);
         found.truncate(limit);
         Ok(found)
@@ -654,24 +669,9 @@ impl OrderStore for DynamoStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        let mut found = Vec::new();
-        for shard in 0..UNPAID_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.names.orders_table)
-                .index_name(PAID_WAITING)
-                .key_condition_expression("paidShard = :s AND paymentTime < :before")
-                .expression_attribute_values(":s", s(shard.to_string()))
-                .expression_attribute_values(":before", n(before.as_millis()))
-                .limit(limit as i32)
-                .send()
-                .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(from_item::<OrderItem>(item)?.into_order()?);
-            }
-        }
+        let mut found = self
+            .query_shards(PAID_WAITING, ("paidShard", "paymentTime"), before, limit)
+            .await?;
         found.sort_by_key(|o| o.payment_time);
         found.truncate(limit);
         Ok(found)

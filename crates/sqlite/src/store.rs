@@ -92,6 +92,31 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Up to `limit` orders of a partial index: `condition` (with `?1` = `at`, and its
+    /// ORDER BY) must be what the index covers. INDEXED BY makes SQLite fail loudly rather
+    /// than let the planner choose a scan.
+    async fn orders_where(
+        &self,
+        index: &'static str,
+        condition: &'static str,
+        at: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY {index} WHERE {condition} LIMIT ?2"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![at.as_millis(), limit as i64], order_from_row)?
+                        .map(|r| r.map(|(_, o)| o))
+                        .collect()
+                })
+                .map_err(db)
+            })
+            .await
+    }
+
     /// The group-commit writer's counters.
     pub fn writer_stats(&self) -> &crate::writer::WriterStats {
         self.writer.stats()
@@ -425,22 +450,13 @@ impl OrderStore for SqliteStore {
     }
 
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                // INDEXED BY: fail loudly rather than let the planner pick a scan.
-                conn.prepare_cached(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY orders_unpaid_by_expiry
-                     WHERE status = 1 AND payment_status = 'pending' AND expires_at < ?1
-                     ORDER BY expires_at LIMIT ?2"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(params![now.as_millis(), limit as i64], order_from_row)?
-                        .map(|r| r.map(|(_, o)| o))
-                        .collect()
-                })
-                .map_err(db)
-            })
-            .await
+        self.orders_where(
+            "orders_unpaid_by_expiry",
+            "status = 1 AND payment_status = 'pending' AND expires_at < ?1 ORDER BY expires_at",
+            now,
+            limit,
+        )
+        .await
     }
 
     async fn paid_waiting(
@@ -448,21 +464,13 @@ impl OrderStore for SqliteStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY orders_paid_waiting
-                     WHERE status = 1 AND payment_status = 'success' AND payment_time < ?1
-                     ORDER BY payment_time LIMIT ?2"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(params![before.as_millis(), limit as i64], order_from_row)?
-                        .map(|r| r.map(|(_, o)| o))
-                        .collect()
-                })
-                .map_err(db)
-            })
-            .await
+        self.orders_where(
+            "orders_paid_waiting",
+            "status = 1 AND payment_status = 'success' AND payment_time < ?1 ORDER BY payment_time",
+            before,
+            limit,
+        )
+        .await
     }
 
     async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {
