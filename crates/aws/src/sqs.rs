@@ -9,7 +9,10 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
 use orderflow_core::ports::{Delivery, Queue, StoreError};
 
 use crate::backend;
@@ -87,6 +90,38 @@ impl Queue for SqsQueue {
         req.send()
             .await
             .map_err(|e| backend(DisplayErrorContext(e)))?;
+        Ok(())
+    }
+
+    async fn send_all(&self, bodies: &[String]) -> Result<(), StoreError> {
+        // SendMessageBatch takes ten messages a request.
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(backend)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| backend(DisplayErrorContext(e)))?;
+            if !out.failed.is_empty() {
+                return Err(backend(format!(
+                    "{} messages of a batch not sent",
+                    out.failed.len()
+                )));
+            }
+        }
         Ok(())
     }
 

@@ -210,6 +210,18 @@ pub trait Queue: Send + Sync {
     /// `Backend` only; an error means the message may or may not have been sent.
     async fn send(&self, body: &str, delay: Duration) -> Result<(), StoreError>;
 
+    /// Send several messages, visible at once. A backend with a batch call (SQS: ten per
+    /// request) overrides this; the default sends them one by one.
+    ///
+    /// # Errors
+    /// `Backend` only; some of the messages may have been sent.
+    async fn send_all(&self, bodies: &[String]) -> Result<(), StoreError> {
+        for body in bodies {
+            self.send(body, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
+
     /// Up to `max` visible messages, each hidden for the visibility timeout. Waits up to
     /// `wait` for one to become visible (woken by a send, not by polling); an empty result
     /// means none did.

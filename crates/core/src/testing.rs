@@ -68,6 +68,7 @@ macro_rules! queue_contract_suite {
             a_delayed_message_is_invisible_until_its_delay,
             a_message_received_too_often_is_dead_lettered,
             receive_takes_at_most_max_oldest_first,
+            messages_sent_together_are_each_delivered,
             a_waiting_receive_wakes_on_send,
             a_receive_with_nothing_to_take_returns_empty_after_its_wait,
         );

@@ -1,7 +1,5 @@
 //! The sweeper's unit of work: one sweep.
 
-use std::time::Duration;
-
 use crate::domain::lifecycle;
 use crate::error::Error;
 use crate::messages::OrderMessage;
@@ -72,12 +70,8 @@ impl OrderService {
             .store
             .paid_waiting(before, self.settings.sweep_batch.max(1))
             .await?;
-        for order in &waiting {
-            self.queues
-                .orders
-                .send(&OrderMessage::body(order.id), Duration::ZERO)
-                .await?;
-        }
+        let bodies: Vec<_> = waiting.iter().map(|o| OrderMessage::body(o.id)).collect();
+        self.queues.orders.send_all(&bodies).await?;
         Ok(waiting.len())
     }
 }

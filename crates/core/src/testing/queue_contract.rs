@@ -136,6 +136,26 @@ pub async fn receive_takes_at_most_max_oldest_first(f: QueueFixture) {
     assert_eq!(bodies, ["m0", "m1", "m2", "m3", "m4"]);
 }
 
+pub async fn messages_sent_together_are_each_delivered(f: QueueFixture) {
+    let bodies: Vec<String> = (0..13).map(|i| format!("b{i}")).collect();
+    f.queue.send_all(&bodies).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < bodies.len() {
+        let more = f.queue.receive(10, Duration::from_secs(1)).await.unwrap();
+        assert!(
+            !more.is_empty(),
+            "only {} of {} arrived",
+            got.len(),
+            bodies.len()
+        );
+        got.extend(more.into_iter().map(|d| d.body));
+    }
+    got.sort();
+    let mut want = bodies.clone();
+    want.sort();
+    assert_eq!(got, want);
+}
+
 pub async fn a_waiting_receive_wakes_on_send(f: QueueFixture) {
     let q = f.queue.clone();
     let sender = tokio::spawn(async move {
