@@ -73,7 +73,8 @@ export const api = {
     if (q.status) p.set("status", q.status);
     if (q.cursor) p.set("cursor", q.cursor);
     p.set("limit", String(q.limit ?? 20));
-    return call<OrderPage>("GET", `/orders?${p}`);
+    // Listing every customer's orders is an admin action when the server has a token.
+    return call<OrderPage>("GET", `/orders?${p}`, undefined, true);
   },
   simulatePayment: (orderId: string, outcome: "success" | "failed", delayMs: number) =>
     call<unknown>("POST", `/simulate/payment/${orderId}`, { outcome, delayMs }, true),

@@ -22,6 +22,13 @@ pub enum Error {
     /// the queue message that asked for it is delivered again.
     #[error("gateway: {0}")]
     Gateway(#[source] GatewayError),
+    /// The store takes no more work now; the client should retry (503 `overloaded`).
+    #[error("the server is overloaded; try again shortly")]
+    Overloaded,
+    /// The store cannot write now (disk full, read-only, I/O); nothing was written and the
+    /// client should retry (503 `unavailable`). The source is logged.
+    #[error("the store cannot write now; try again shortly")]
+    Unavailable(#[source] StoreError),
     /// Something failed inside; logged with its source, shown to clients as `internal`.
     #[error("internal error")]
     Internal(#[source] StoreError),
@@ -44,6 +51,8 @@ impl From<StoreError> for Error {
             StoreError::InvalidCursor => {
                 Self::InvalidRequest("cursor is not one this server made".into())
             }
+            StoreError::Overloaded => Self::Overloaded,
+            e @ StoreError::Unavailable(_) => Self::Unavailable(e),
             e @ (StoreError::Conflict | StoreError::Backend(_)) => Self::Internal(e),
         }
     }

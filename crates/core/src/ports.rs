@@ -39,7 +39,16 @@ pub enum StoreError {
     /// Listing: the cursor was not made by this store.
     #[error("cursor not recognised")]
     InvalidCursor,
-    /// The backend failed (I/O, unavailable, corrupt). The source says why; it is logged,
+    /// The store takes no more work now (its write queue is full). Nothing was written;
+    /// the same call later may succeed.
+    #[error("the store is overloaded")]
+    Overloaded,
+    /// The store cannot write now (disk full, read-only file, I/O error, throttled).
+    /// Nothing was written; it recovers by itself when the cause goes away. The source
+    /// says why; it is logged, never shown to clients.
+    #[error("the store cannot write now")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend failed (corrupt data, a bug). The source says why; it is logged,
     /// never shown to clients.
     #[error("storage backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -48,6 +57,17 @@ pub enum StoreError {
 impl StoreError {
     pub fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Backend(Box::new(e))
+    }
+
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+
+    /// Whether the same call may succeed later without anything changing in the request:
+    /// the store was overloaded or could not write. Workers release such messages for a
+    /// later attempt instead of counting them as the message's fault.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Overloaded | Self::Unavailable(_))
     }
 }
 

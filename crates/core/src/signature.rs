@@ -65,7 +65,8 @@ pub fn verify(
         .and_then(|v| hex::decode(v).ok())
         .ok_or(SignatureError::Malformed)?;
     let now_secs = now.as_millis().div_euclid(1000);
-    if (now_secs - t).abs() > TOLERANCE_SECS {
+    // abs_diff cannot overflow, whatever `t` a client sends (i64::MIN included).
+    if now_secs.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     // verify_slice compares in constant time.
@@ -134,6 +135,22 @@ mod tests {
         let edge = Timestamp::from_millis(NOW.as_millis() - 300_000);
         let h = sign(b"whsec", edge, BODY);
         assert_eq!(verify(b"whsec", Some(&h), BODY, NOW), Ok(()));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        for t in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
+            let h = format!("t={t},v1={}", "00".repeat(32));
+            assert_eq!(
+                verify(b"whsec", Some(&h), BODY, NOW),
+                Err(SignatureError::Stale),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            verify(b"whsec", Some("t=99999999999999999999,v1=00"), BODY, NOW),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

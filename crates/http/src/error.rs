@@ -3,7 +3,7 @@
 use std::any::Any;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_core::Error;
 use serde_json::json;
@@ -14,7 +14,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (503s).
+    pub retry_after: Option<u32>,
 }
+
+/// `Retry-After` of a 503 because the store's write queue is full: it drains in moments.
+pub const RETRY_OVERLOADED_SECS: u32 = 1;
+/// `Retry-After` of a 503 because the store cannot write: an operator may need to act.
+pub const RETRY_UNAVAILABLE_SECS: u32 = 5;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
@@ -22,7 +29,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// `503` with `Retry-After`: nothing was written, the same request may succeed later.
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u32) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -70,11 +90,16 @@ impl From<Error> for ApiError {
             Error::NotRefundable => Self::new(S::CONFLICT, "not_refundable", msg),
             Error::Gateway(source) => {
                 tracing::warn!(error = %source, "gateway error");
-                Self::new(
-                    S::SERVICE_UNAVAILABLE,
+                Self::unavailable(
                     "unavailable",
                     "a gateway did not answer; try again",
+                    RETRY_UNAVAILABLE_SECS,
                 )
+            }
+            Error::Overloaded => Self::unavailable("overloaded", msg, RETRY_OVERLOADED_SECS),
+            Error::Unavailable(source) => {
+                tracing::warn!(error = %source, cause = ?std::error::Error::source(&source), "the store cannot write");
+                Self::unavailable("unavailable", msg, RETRY_UNAVAILABLE_SECS)
             }
             Error::Internal(source) => {
                 // The cause is logged here, never sent: clients get a generic body.
@@ -88,7 +113,33 @@ impl From<Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+/// The request did not finish within [`crate::REQUEST_TIMEOUT`] (a client sending its body
+/// too slowly, or a store that stalls). What it asked may or may not have happened; a
+/// retry with the same `Idempotency-Key` is safe.
+pub(crate) async fn timeout_response(e: tower::BoxError) -> Response {
+    if e.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request did not finish within {} s",
+                crate::REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response()
+    } else {
+        tracing::error!(error = %e, "middleware error");
+        ApiError::internal().into_response()
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`metrics`]: `GET /metrics` and the middleware that counts and times requests.
 //! - [`openapi`]: `GET /openapi.json`, generated from the handlers and shapes by utoipa.
 //! - [`ui`]: the web UI (`web/`), built by Vite and embedded in the binary.
+//! - [`security`]: secrets, the admin token and the same-origin rule.
+//! - [`server`]: the accept loop with its timeouts, connection bound and shutdown deadline.
 //!
 //! [`router`] wires them into one `Router` that the binary serves (and that a Lambda can
 //! serve the same way).
@@ -21,32 +23,38 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
+pub mod security;
+pub mod server;
 pub mod ui;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
 use orderflow_core::service::OrderService;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use security::{Secret, Security};
 
 /// Request bodies above this are refused with `413 payload_too_large`.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A request (reading its body included) must be answered within this.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<OrderService>,
-    /// When set, inventory writes, refunds and payment simulation need
-    /// `Authorization: Bearer <token>`.
-    pub admin_token: Option<Arc<str>>,
-    /// When set, the payment webhook needs a valid `Payment-Signature`.
-    pub webhook_secret: Option<Arc<[u8]>>,
+    /// The admin token, the webhook secret and the trusted origins.
+    pub security: Security,
     pub metrics: Arc<metrics::Metrics>,
 }
 
@@ -65,10 +73,20 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            metrics::track,
+            security::same_origin,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(error::timeout_response))
+                .timeout(REQUEST_TIMEOUT),
+        )
+        // Outermost but for tracing: every answer is counted, timeouts and refusals too.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

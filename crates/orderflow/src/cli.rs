@@ -18,6 +18,23 @@ use orderflow_worker::schedule::SweepSchedule;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Log lines as `text` (colour only when stderr is a terminal) or as `json`, one
+    /// object per line, for log shippers.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERFLOW_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,17 +109,30 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDERFLOW_REFUND_DELAY", default_value = "2s", value_parser = duration)]
     pub refund_delay: Duration,
 
-    /// When set, the payment webhook must carry a valid Payment-Signature.
+    /// When set, the payment webhook must carry a valid Payment-Signature (and simulated
+    /// payments need the admin token).
     #[arg(long, env = "ORDERFLOW_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
 
-    /// When set, inventory writes, refunds and simulation need `Authorization: Bearer <token>`.
+    /// When set, inventory writes, refunds, simulation and the order listing need
+    /// `Authorization: Bearer <token>`.
     #[arg(long, env = "ORDERFLOW_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Where the simulated gateway sends webhooks [default: http://<listen address>].
+    /// Where the simulated gateway sends webhooks [default: http://<listen address>]; its
+    /// origin is also trusted for state-changing requests.
     #[arg(long, env = "ORDERFLOW_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    /// Origins (comma-separated, e.g. https://shop.example) whose pages may send
+    /// state-changing requests, besides the server's own.
+    #[arg(long, env = "ORDERFLOW_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// On SIGTERM or Ctrl-C, how long to let open requests and the messages being worked on
+    /// finish; connections still open then are dropped.
+    #[arg(long, env = "ORDERFLOW_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
 
     /// Seed a few products with stock at start-up if the store has none.
     #[arg(long, env = "ORDERFLOW_DEMO", value_parser = BoolishValueParser::new(), default_value_t = false, num_args = 0..=1, default_missing_value = "true")]
@@ -139,6 +169,16 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err("must be at most 366 days".into());
     }
     Ok(d)
+}
+
+/// A secret or token from its flag, or from its variable when that is set but empty (clap
+/// treats an empty variable as unset; the contract makes it a configuration error).
+///
+/// # Errors
+/// When it is set but empty.
+pub fn secret(env: &str, flag: Option<String>) -> anyhow::Result<Option<orderflow_http::Secret>> {
+    let value = flag.or_else(|| std::env::var(env).ok());
+    orderflow_http::Secret::from_config(env, value).map_err(anyhow::Error::msg)
 }
 
 fn positive_duration(s: &str) -> Result<Duration, String> {

@@ -16,22 +16,28 @@ mod serve;
 mod sweep;
 mod worker;
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     // Logs go to stderr; stdout carries only what scripts read (the address, sweep counts).
-    tracing_subscriber::fmt()
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        cli::LogFormat::Json => logs.json().init(),
+        // Colour codes only for a person at a terminal, never into a file or a collector.
+        cli::LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::Sweep(args) => sweep::run(args).await,
@@ -49,5 +55,8 @@ fn main() -> anyhow::Result<()> {
                 Ok(())
             }
         }
-    })
+    });
+    // Tasks still running (connections past the shutdown deadline) are dropped here.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }

@@ -10,8 +10,9 @@ use anyhow::Context;
 use orderflow_core::clock::SystemClock;
 use orderflow_core::ports::Clock;
 use orderflow_core::service::{Gateways, OrderService, Settings};
-use orderflow_http::AppState;
 use orderflow_http::metrics::{Metrics, StoreCounters};
+use orderflow_http::security::Origins;
+use orderflow_http::{AppState, Security, server};
 use orderflow_worker::queue_worker::{Handler, QueueWorker};
 use orderflow_worker::schedule::run_sweeper;
 use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
@@ -20,8 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::backend;
 use crate::cli::ServeArgs;
+use crate::{backend, cli};
 
 /// Messages each worker handles at once; most of their time is waiting (simulated work,
 /// the refund gateway, an HTTP call), so many fit.
@@ -30,6 +31,11 @@ const IN_FLIGHT: usize = 64;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Configuration errors stop the server before it opens anything.
+    let webhook_secret = cli::secret("ORDERFLOW_WEBHOOK_SECRET", args.webhook_secret.clone())?;
+    let admin_token = cli::secret("ORDERFLOW_ADMIN_TOKEN", args.admin_token.clone())?;
+    let origins = Origins::new(args.public_url.as_deref(), &args.allowed_origins)
+        .map_err(|e| anyhow::anyhow!("--public-url / --allowed-origins: {e}"))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let opened = backend::open(
         &args.store,
@@ -63,12 +69,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             "demo products seeded (none when the store had some)"
         );
     }
-    if args.webhook_secret.is_none() {
+    if webhook_secret.is_none() {
         tracing::warn!("no --webhook-secret: unsigned payment webhooks are accepted");
     }
-    if args.admin_token.is_none() {
+    if admin_token.is_none() {
         tracing::warn!(
-            "no --admin-token: anyone who can reach this server can set stock, refund and simulate payments"
+            "no --admin-token: anyone who can reach this server can set stock, list orders, refund and simulate payments"
         );
     }
 
@@ -80,7 +86,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let mut background = JoinSet::new();
-    let secret = args.webhook_secret.clone().map(String::into_bytes);
+    let secret = webhook_secret
+        .as_ref()
+        .map(|s| s.expose().as_bytes().to_vec());
     spawn_workers(
         &mut background,
         &service,
@@ -129,20 +137,37 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let state = AppState {
         service,
-        admin_token: args.admin_token.map(Arc::from),
-        webhook_secret: secret.map(Arc::from),
+        security: Security {
+            admin_token,
+            webhook_secret,
+            origins: Arc::new(origins),
+        },
         metrics: Arc::new(Metrics::new(store_counters)),
     };
     // Scripts and tests wait for this line: the server accepts connections from here on.
     println!("orderflow listening on http://{addr}");
-    axum::serve(listener, orderflow_http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
-    // In-flight requests have been answered. Now the workers finish the messages they
-    // hold and the sweeper its sweep; anything not taken stays queued for the next start.
+    let deadline = server::serve(
+        listener,
+        orderflow_http::router(state),
+        shutdown_signal(),
+        args.shutdown_timeout,
+    )
+    .await
+    .context("serving HTTP")?;
+    // In-flight requests have been answered (or dropped at the deadline). Now the workers
+    // finish the messages they hold and the sweeper its sweep, within the same deadline;
+    // anything not finished stays queued (a message not deleted is delivered again).
     let _ = stop.send(true);
-    while background.join_next().await.is_some() {}
+    let drained = tokio::time::timeout_at(deadline, async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            "workers still busy at the shutdown deadline are stopped; their messages are delivered again"
+        );
+        background.abort_all();
+    }
     tracing::info!("stopped");
     Ok(())
 }

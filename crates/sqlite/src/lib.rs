@@ -28,3 +28,33 @@ pub use store::SqliteStore;
 
 /// The database file inside `--data-dir`.
 pub const DB_FILE: &str = "orderflow.db";
+
+/// A SQLite error as the store port's error. Those that go away by themselves (a full
+/// disk, a file turned read-only, an I/O error, a lock held too long) are `Unavailable`,
+/// which the API answers with 503 and `Retry-After`; the rest are `Backend`.
+pub(crate) fn db(e: rusqlite::Error) -> orderflow_core::ports::StoreError {
+    use orderflow_core::ports::StoreError;
+    if passes(&e) {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
+    }
+}
+
+/// Whether `e` is a cause that goes away by itself (space freed, permissions restored).
+pub(crate) fn passes(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DiskFull
+                | C::ReadOnly
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+                | C::FileLockingProtocolFailed
+        )
+    )
+}

@@ -126,7 +126,7 @@ impl SqliteQueue {
                 conn.prepare_cached("SELECT MIN(visible_at) FROM queue_messages WHERE queue = ?1")
                     .and_then(|mut st| st.query_row([&*name], |r| r.get::<_, Option<i64>>(0)))
                     .map(|v| v.map(Timestamp::from_millis))
-                    .map_err(StoreError::backend)
+                    .map_err(crate::db)
             })
             .await
     }
@@ -140,7 +140,7 @@ fn receive(
     settings: QueueSettings,
     max: usize,
 ) -> Result<Vec<Delivery>, StoreError> {
-    let db = StoreError::backend;
+    let db = crate::db;
     let mut out = Vec::new();
     if max == 0 {
         return Ok(out);
@@ -213,7 +213,7 @@ pub(crate) fn insert_message(
         ])
     })
     .map(|_| ())
-    .map_err(StoreError::backend)
+    .map_err(crate::db)
 }
 
 #[async_trait]
@@ -263,7 +263,7 @@ impl Queue for SqliteQueue {
                 conn.prepare_cached("DELETE FROM queue_messages WHERE receipt = ?1")
                     .and_then(|mut st| st.execute([&receipt]))
                     .map(|_| ())
-                    .map_err(StoreError::backend)
+                    .map_err(crate::db)
             })
             .await
     }
@@ -276,7 +276,7 @@ impl Queue for SqliteQueue {
                 conn.prepare_cached("UPDATE queue_messages SET visible_at = ?2 WHERE receipt = ?1")
                     .and_then(|mut st| st.execute(params![receipt, visible_at.as_millis()]))
                     .map(|_| ())
-                    .map_err(StoreError::backend)
+                    .map_err(crate::db)
             })
             .await?;
         self.wakers.wake(&self.name);

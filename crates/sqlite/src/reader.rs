@@ -38,7 +38,7 @@ impl Readers {
         tokio::task::spawn_blocking(move || {
             let conn = match this.idle.lock().expect("reader pool poisoned").pop() {
                 Some(c) => c,
-                None => open_read(&this.path).map_err(StoreError::backend)?,
+                None => open_read(&this.path).map_err(crate::db)?,
             };
             let result = f(&conn);
             let mut idle = this.idle.lock().expect("reader pool poisoned");

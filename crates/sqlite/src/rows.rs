@@ -62,7 +62,7 @@ pub(crate) fn get_order(conn: &Connection, id: &str) -> Result<Option<Order>, St
     ))
     .and_then(|mut st| st.query_row([id], order_from_row).optional())
     .map(|o| o.map(|(_, order)| order))
-    .map_err(StoreError::backend)
+    .map_err(crate::db)
 }
 
 pub(crate) fn get_product(conn: &Connection, id: &str) -> Result<Option<Product>, StoreError> {
@@ -70,5 +70,5 @@ pub(crate) fn get_product(conn: &Connection, id: &str) -> Result<Option<Product>
         "SELECT product_id, stock_count, locked_count FROM inventory WHERE product_id = ?1",
     )
     .and_then(|mut st| st.query_row([id], product_from_row).optional())
-    .map_err(StoreError::backend)
+    .map_err(crate::db)
 }

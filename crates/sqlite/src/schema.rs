@@ -71,6 +71,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX orders_paid_waiting ON orders (payment_time)
         WHERE status = 1 AND payment_status = 'success';
     "#,
+    // 4: one row `/healthz` rewrites, so that a health check proves a commit reaches the
+    // disk (an empty transaction writes nothing and would pass on a full disk).
+    r#"
+    CREATE TABLE health_probe (
+        id     INTEGER PRIMARY KEY CHECK (id = 1),
+        writes INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -21,7 +21,7 @@ use crate::queue::{
 use crate::reader::Readers;
 use crate::rows::{ORDER_COLUMNS, get_order, get_product, order_from_row, product_from_row};
 use crate::writer::{Writer, exec};
-use crate::{DB_FILE, schema};
+use crate::{DB_FILE, db, schema};
 
 /// Orders, inventory and idempotency keys in `<data dir>/orderflow.db`.
 #[derive(Debug, Clone)]
@@ -138,8 +138,16 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::backend(e)
+/// An error of the same kind as `e`, for each of several callers one failure answers.
+fn same_kind(e: &StoreError) -> StoreError {
+    let why = || std::io::Error::other(e.to_string());
+    match e {
+        StoreError::Overloaded => StoreError::Overloaded,
+        StoreError::Unavailable(source) => {
+            StoreError::unavailable(std::io::Error::other(source.to_string()))
+        }
+        _ => StoreError::backend(why()),
+    }
 }
 
 /// Cursors are the acceptance sequence number of the last order of a page, wrapped so that
@@ -429,11 +437,9 @@ impl OrderStore for SqliteStore {
         let results = match results {
             Ok(r) => r,
             Err(e) => {
-                // The commit failed: nothing of the batch was written.
-                let why = e.to_string();
-                return (0..n)
-                    .map(|_| Err(StoreError::backend(std::io::Error::other(why.clone()))))
-                    .collect();
+                // The commit failed (or was refused): nothing of the batch was written.
+                // Each transition gets an error of the same kind (503 stays 503).
+                return (0..n).map(|_| Err(same_kind(&e))).collect();
             }
         };
         if enqueue {
@@ -518,8 +524,18 @@ impl OrderStore for SqliteStore {
                     .map_err(db)
             })
             .await?;
-        // The writer too: a ping through it proves writes are being taken.
-        self.writer.write(|_| Ok(())).await
+        // The writer too, with a real write: it proves that commits reach the disk, so a
+        // full disk or a read-only file turns the health check to 503 (and back).
+        self.writer
+            .write(|conn| {
+                exec(
+                    conn,
+                    "INSERT INTO health_probe (id, writes) VALUES (1, 1)
+                     ON CONFLICT (id) DO UPDATE SET writes = writes + 1",
+                )
+                .map_err(db)
+            })
+            .await
     }
 }
 

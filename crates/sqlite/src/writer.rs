@@ -10,9 +10,19 @@
 //! - A command that fails (out of stock, a lost condition) rolls back to its savepoint and
 //!   does not disturb its batch-mates.
 //! - A caller is answered only after the commit holding its write is durable; if the commit
-//!   fails, every command of the batch gets the error and nothing of it was written.
+//!   fails, every command of the batch gets the error and nothing of it was written. A
+//!   commit that failed because the disk is full or the file read-only is `Unavailable`
+//!   (503); the next batch simply tries again, so the store recovers by itself.
+//! - The queue is bounded: when [`QUEUE_DEPTH`] commands already wait, a write is refused
+//!   at once with `Overloaded` (503) rather than left waiting without limit.
+//! - A command that panics is caught: its savepoint is rolled back, its caller gets an
+//!   error, and the writer goes on. Should the writer thread itself die anyway, the
+//!   process exits with status 70 (EX_SOFTWARE), so that a supervisor restarts it rather
+//!   than a process living on that can never write again. Nothing acknowledged is lost
+//!   either way: callers are answered only after their commit.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -24,15 +34,43 @@ use tokio::sync::{mpsc, oneshot};
 /// Most commands one transaction takes. Bounds the latency a batch adds to its first member.
 pub const MAX_BATCH: usize = 256;
 
-/// Commands waiting for the writer; senders wait when it is full (back-pressure).
-const QUEUE_DEPTH: usize = 4096;
+/// Commands waiting for the writer; beyond this a write is refused as `Overloaded`.
+pub const QUEUE_DEPTH: usize = 4096;
+
+/// Exit status when the writer thread dies: EX_SOFTWARE from sysexits.h.
+const EXIT_WRITER_DIED: i32 = 70;
+
+/// Why a batch's commit failed, kept with its kind so each caller gets the right error.
+#[derive(Debug)]
+pub(crate) struct CommitFailure {
+    transient: bool,
+    message: String,
+}
+
+impl CommitFailure {
+    fn from_sqlite(e: &rusqlite::Error) -> Self {
+        Self {
+            transient: crate::passes(e),
+            message: e.to_string(),
+        }
+    }
+
+    fn to_store_error(&self) -> StoreError {
+        let why = std::io::Error::other(format!("commit failed: {}", self.message));
+        if self.transient {
+            StoreError::unavailable(why)
+        } else {
+            StoreError::backend(why)
+        }
+    }
+}
 
 /// A write to run inside the writer's transaction.
 trait Command: Send {
     /// Run against the connection, inside a savepoint. `false`: roll the savepoint back.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answer the caller once the batch's fate is known (`commit` is its result).
-    fn finish(self: Box<Self>, commit: Result<(), &str>);
+    fn finish(self: Box<Self>, commit: Result<(), &CommitFailure>);
 }
 
 struct Job<T, F> {
@@ -48,18 +86,24 @@ where
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let work = self.work.take().expect("a command runs once");
-        let result = work(conn);
+        // A panic is this command's failure, not the writer's: its savepoint is rolled
+        // back and the batch goes on.
+        let result = catch_unwind(AssertUnwindSafe(|| work(conn))).unwrap_or_else(|panic| {
+            let what = panic_message(panic.as_ref());
+            tracing::error!(panic = what, "a write command panicked; rolled back");
+            Err(backend_error(format!("write command panicked: {what}")))
+        });
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), &str>) {
+    fn finish(self: Box<Self>, commit: Result<(), &CommitFailure>) {
         let answer = match (self.result, commit) {
             // A failed command wrote nothing either way: its own error is the answer.
             (Some(Err(e)), _) => Err(e),
             (Some(Ok(v)), Ok(())) => Ok(v),
-            (_, Err(why)) => Err(backend_error(format!("commit failed: {why}"))),
+            (_, Err(failure)) => Err(failure.to_store_error()),
             (None, Ok(())) => Err(backend_error("command was not run".into())),
         };
         // The caller may have gone away (request cancelled); its write stands regardless.
@@ -69,6 +113,14 @@ where
 
 fn backend_error(msg: String) -> StoreError {
     StoreError::backend(std::io::Error::other(msg))
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("non-string panic")
 }
 
 /// What the writer has done so far (for metrics and tests).
@@ -103,7 +155,18 @@ impl Writer {
         let counters = stats.clone();
         let handle = thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, &counters))?;
+            .spawn(move || {
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, rx, &counters))) {
+                    // Commands' panics are caught in `Job::run`; reaching this is a bug in
+                    // the writer itself. Without a writer the process can never write again:
+                    // exit so that a supervisor starts a fresh one.
+                    tracing::error!(
+                        panic = panic_message(panic.as_ref()),
+                        "the store's writer thread died; exiting"
+                    );
+                    std::process::exit(EXIT_WRITER_DIED);
+                }
+            })?;
         Ok((Self { tx, stats }, handle))
     }
 
@@ -119,8 +182,10 @@ impl Writer {
     /// Run `work` in the writer's next transaction and return its result once committed.
     ///
     /// # Errors
-    /// The error `work` returned (its writes rolled back), or `Backend` when the commit
-    /// failed or the writer has stopped.
+    /// The error `work` returned (its writes rolled back); `Overloaded` when
+    /// [`QUEUE_DEPTH`] commands already wait (nothing sent); `Unavailable` when the commit
+    /// failed for a cause that passes (disk full, read-only); `Backend` when it failed
+    /// otherwise or the writer has stopped.
     pub async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -132,10 +197,10 @@ impl Writer {
             result: None,
             reply,
         });
-        self.tx
-            .send(job)
-            .await
-            .map_err(|_| backend_error("the writer has stopped".into()))?;
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => backend_error("the writer has stopped".into()),
+        })?;
         answer
             .await
             .map_err(|_| backend_error("the writer stopped before answering".into()))?
@@ -160,9 +225,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &Write
         if let Err(e) = &commit {
             tracing::error!(error = %e, commands = batch.len(), "group commit failed");
         }
-        let why = commit.as_ref().map_err(|e| e.to_string());
+        let failure = commit.as_ref().err().map(CommitFailure::from_sqlite);
         for cmd in batch.drain(..) {
-            cmd.finish(why.as_ref().map(|_| ()).map_err(String::as_str));
+            cmd.finish(failure.as_ref().map_or(Ok(()), Err));
         }
     }
     tracing::debug!("sqlite writer stopped");
@@ -191,4 +256,119 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Command>]) -> rusqlite::
         let _ = conn.execute_batch("ROLLBACK");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> (tempfile::TempDir, Writer) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
+        let (w, _) = Writer::spawn(conn).unwrap();
+        (dir, w)
+    }
+
+    fn rows(dir: &tempfile::TempDir) -> Vec<i64> {
+        let conn = Connection::open(dir.path().join("w.db")).unwrap();
+        let mut st = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_command_is_rolled_back_and_the_writer_goes_on() {
+        let (dir, w) = writer();
+        let panicked: Result<(), _> = w
+            .write(|c| {
+                c.execute("INSERT INTO t VALUES (1)", []).unwrap();
+                panic!("a bug in one command");
+            })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Backend(_))),
+            "{panicked:?}"
+        );
+        w.write(|c| c.execute("INSERT INTO t VALUES (2)", []).map_err(crate::db))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows(&dir),
+            vec![2],
+            "the panicking command's insert was rolled back"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_refuses_writes_at_once_and_drains() {
+        let (dir, w) = writer();
+        // Hold the writer inside a command until released.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (entered_tx, entered) = oneshot::channel();
+        let blocker = tokio::spawn({
+            let w = w.clone();
+            async move {
+                w.write(move |_| {
+                    let _ = entered_tx.send(());
+                    gate.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        entered.await.unwrap();
+        let mut waiting = Vec::new();
+        for i in 0..QUEUE_DEPTH as i64 {
+            let w = w.clone();
+            waiting.push(tokio::spawn(async move {
+                w.write(move |c| {
+                    c.execute("INSERT INTO t VALUES (?1)", [i])
+                        .map_err(crate::db)
+                })
+                .await
+            }));
+        }
+        while w.waiting() < QUEUE_DEPTH {
+            tokio::task::yield_now().await;
+        }
+        let refused = w.write(|_| Ok(())).await;
+        assert!(
+            matches!(refused, Err(StoreError::Overloaded)),
+            "{refused:?}"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        for t in waiting {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            rows(&dir).len(),
+            QUEUE_DEPTH,
+            "every accepted write committed"
+        );
+        // And it takes writes again.
+        w.write(|_| Ok(())).await.unwrap();
+    }
+
+    #[test]
+    fn errors_that_pass_are_unavailable_the_rest_backend() {
+        let fail = |code| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("x".into()))
+        };
+        for code in [
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_READONLY,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_BUSY,
+        ] {
+            assert!(matches!(crate::db(fail(code)), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            crate::db(fail(rusqlite::ffi::SQLITE_CORRUPT)),
+            StoreError::Backend(_)
+        ));
+    }
 }

@@ -7,9 +7,8 @@ pub mod orders;
 pub mod payments;
 pub mod refunds;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use orderflow_core::domain::OrderId;
-use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
 
@@ -25,22 +24,9 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// When an admin token is configured, require `Authorization: Bearer <token>`, compared in
-/// constant time so the answer's timing does not leak the token.
+/// See [`crate::Security::require_admin`].
 pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &state.admin_token else {
-        return Ok(());
-    };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
+    state.security.require_admin(headers)
 }
 
 /// An order id from a path: 400 unless it is a UUID.

@@ -11,7 +11,7 @@ use orderflow_core::service::PlaceOrder;
 
 use crate::dto::{ErrorBody, OrderDto, OrderListDto, OrderStatusDto, PlaceOrderBody};
 use crate::extract::{JsonBody, PathParam, QueryPairs};
-use crate::routes::order_id;
+use crate::routes::{order_id, require_admin};
 use crate::{ApiError, AppState};
 
 /// `GET /orders` page size: default and the range a client may ask for.
@@ -96,8 +96,13 @@ pub(crate) async fn status(
     responses((status = 200, description = "Newest first", body = OrderListDto), (status = 400, description = "Bad limit, status or cursor", body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    query: QueryPairs,
+    headers: HeaderMap,
+    query: Result<QueryPairs, ApiError>,
 ) -> Result<Json<OrderListDto>, ApiError> {
+    // Every customer's orders: an admin listing (the UUID of one order is its customer's
+    // handle, so GET /order/{id} stays open).
+    require_admin(&state, &headers)?;
+    let query = query?;
     let user_id = query
         .get("userId")?
         .map(|u| UserId::parse("userId", u).map_err(|e| ApiError::invalid(e.0)))

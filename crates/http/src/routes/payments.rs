@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::dto::ErrorBody;
 
 use crate::extract::{JsonBody, PathParam, RawBody, parse_json};
-use crate::routes::{order_id, require_admin};
+use crate::routes::order_id;
 use crate::{ApiError, AppState};
 
 /// Longest `paymentId` kept from a webhook.
@@ -74,10 +74,11 @@ pub(crate) async fn webhook(
     RawBody(raw): RawBody,
 ) -> Result<Json<WebhookAnswer>, ApiError> {
     // The signature covers the raw bytes, so it is checked before anything is parsed.
-    if let Some(secret) = &state.webhook_secret {
+    if let Some(secret) = &state.security.webhook_secret {
         let header = headers
             .get("payment-signature")
             .map(|v| v.to_str().unwrap_or(""));
+        let secret = secret.expose().as_bytes();
         signature::verify(secret, header, &raw, state.service.clock().now()).map_err(|e| {
             ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", e.to_string())
         })?;
@@ -85,13 +86,11 @@ pub(crate) async fn webhook(
     let body: WebhookBody = parse_json(&raw)?;
     let id = order_id(&body.order_id)?;
     let paid = outcome(&body.payment_status, "paymentStatus")?;
-    if body
-        .payment_id
-        .as_ref()
-        .is_some_and(|p| p.is_empty() || p.chars().count() > MAX_PAYMENT_ID)
-    {
+    if body.payment_id.as_ref().is_some_and(|p| {
+        p.is_empty() || p.chars().count() > MAX_PAYMENT_ID || p.chars().any(char::is_control)
+    }) {
         return Err(ApiError::invalid(format!(
-            "paymentId must be 1 to {MAX_PAYMENT_ID} characters"
+            "paymentId must be 1 to {MAX_PAYMENT_ID} characters, none of them control characters"
         )));
     }
     let (order, result) = state
@@ -137,7 +136,7 @@ pub(crate) async fn simulate(
     PathParam(id): PathParam,
     body: Result<JsonBody<SimulateBody>, ApiError>,
 ) -> Result<(StatusCode, Json<SimulateAnswer>), ApiError> {
-    require_admin(&state, &headers)?;
+    state.security.require_simulator(&headers)?;
     let JsonBody(body) = body?;
     let id = order_id(&id)?;
     let paid = outcome(&body.outcome, "outcome")?;

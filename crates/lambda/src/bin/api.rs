@@ -2,21 +2,33 @@
 
 use std::sync::Arc;
 
-use orderflow_http::AppState;
 use orderflow_http::metrics::Metrics;
+use orderflow_http::security::Origins;
+use orderflow_http::{AppState, Secret, Security};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow_lambda::init_logging();
     let (service, _) = orderflow_lambda::service_from_env().await?;
-    let secret = std::env::var("ORDERFLOW_WEBHOOK_SECRET").ok();
-    if secret.is_none() {
+    // Set but empty is a configuration error: the function fails to start, and says why.
+    let secret = |env: &str| Secret::from_config(env, std::env::var(env).ok());
+    let webhook_secret = secret("ORDERFLOW_WEBHOOK_SECRET")?;
+    let admin_token = secret("ORDERFLOW_ADMIN_TOKEN")?;
+    if webhook_secret.is_none() {
         tracing::warn!("no ORDERFLOW_WEBHOOK_SECRET: unsigned payment webhooks are accepted");
     }
+    let public_url = std::env::var("ORDERFLOW_PUBLIC_URL").ok();
+    let allowed: Vec<String> = std::env::var("ORDERFLOW_ALLOWED_ORIGINS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let origins = Origins::new(public_url.as_deref(), &allowed)?;
     let state = AppState {
         service,
-        admin_token: std::env::var("ORDERFLOW_ADMIN_TOKEN").ok().map(Arc::from),
-        webhook_secret: secret.map(|s| Arc::from(s.into_bytes())),
+        security: Security {
+            admin_token,
+            webhook_secret,
+            origins: Arc::new(origins),
+        },
         metrics: Arc::new(Metrics::new(None)),
     };
     lambda_http::run(orderflow_http::router(state)).await

@@ -24,6 +24,8 @@ pub struct TestApp {
 pub struct Options {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
+    /// Where the server's stderr (its logs) goes; inherited when unset.
+    pub log_file: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -105,6 +107,12 @@ impl Options {
         self.env.push((k.to_owned(), v.to_owned()));
         self
     }
+
+    /// Write the server's logs to `path` (read them with `std::fs::read_to_string`).
+    pub fn log_to(mut self, path: &Path) -> Self {
+        self.log_file = Some(path.to_owned());
+        self
+    }
 }
 
 impl TestApp {
@@ -131,7 +139,10 @@ impl TestApp {
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(match &opts.log_file {
+                Some(p) => Stdio::from(std::fs::File::create(p).expect("log file")),
+                None => Stdio::inherit(),
+            });
         // The environment a developer has must not change what a test means.
         for (k, _) in std::env::vars() {
             if k.starts_with("ORDERFLOW_") {

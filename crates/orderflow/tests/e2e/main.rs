@@ -5,6 +5,7 @@ mod helpers;
 
 mod bench;
 mod config;
+mod faults;
 mod flash_sale;
 mod inventory;
 mod lifecycle;
@@ -13,4 +14,5 @@ mod orders;
 mod payments;
 mod races;
 mod restart;
+mod security;
 mod validation;
