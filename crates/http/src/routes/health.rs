@@ -1,12 +1,12 @@
 //! `GET /healthz`: 200 when the store answers (reads and the writer), 503 otherwise.
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::dto::ErrorBody;
+use crate::error::RETRY_UNAVAILABLE_SECS;
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -21,10 +21,10 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>
         Ok(()) => Ok(Json(json!({ "status": "ok" }))),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            Err(ApiError::unavailable(
                 "unavailable",
-                "the store does not answer",
+                "the store does not answer or cannot write",
+                RETRY_UNAVAILABLE_SECS,
             ))
         }
     }
