@@ -23,11 +23,13 @@ use tower::Service;
 /// How long a client has to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections served at once; the next client waits in the kernel's backlog until one
-/// closes. Below the usual limit of 1024 open files, leaving room for the database's.
+/// Connections served at once by default; the next client waits in the kernel's backlog
+/// until one closes (an idle one closes at the header-read timeout). Below the usual limit
+/// of 1024 open files, leaving room for the database's.
 pub const MAX_CONNECTIONS: usize = 900;
 
-/// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, let open
+/// Serve `app` on `listener`, at most `max_connections` at once, until `shutdown`
+/// resolves; then stop accepting, let open
 /// connections finish their requests, and return once they have or `shutdown_timeout` has
 /// passed, whichever is first. Connections still open then are dropped (closed) when the
 /// caller's runtime ends. Returns the deadline, so that the caller bounds the rest of its
@@ -38,6 +40,7 @@ pub const MAX_CONNECTIONS: usize = 900;
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    max_connections: usize,
     shutdown: impl Future<Output = ()>,
     shutdown_timeout: Duration,
 ) -> std::io::Result<Instant> {
@@ -45,7 +48,7 @@ pub async fn serve(
     http.timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::BoolishValueParser;
+use clap::builder::{BoolishValueParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use orderflow_worker::schedule::SweepSchedule;
 
@@ -128,6 +128,10 @@ pub struct ServeArgs {
     /// state-changing requests, besides the server's own.
     #[arg(long, env = "ORDERFLOW_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    #[arg(long, env = "ORDERFLOW_MAX_CONNECTIONS", default_value_t = orderflow_http::server::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
+    pub max_connections: usize,
 
     /// On SIGTERM or Ctrl-C, how long to let open requests and the messages being worked on
     /// finish; connections still open then are dropped.

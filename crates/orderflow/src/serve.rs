@@ -149,6 +149,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let deadline = server::serve(
         listener,
         orderflow_http::router(state),
+        args.max_connections,
         shutdown_signal(),
         args.shutdown_timeout,
     )

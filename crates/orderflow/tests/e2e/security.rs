@@ -376,6 +376,30 @@ async fn a_half_open_connection_does_not_delay_shutdown_past_the_timeout() {
     drop((half, stalled));
 }
 
+#[tokio::test]
+async fn connections_beyond_the_bound_wait_until_one_closes() {
+    let app = TestApp::spawn_with(Options::default().flag("--max-connections", "2")).await;
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let idle: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(&addr).unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A fresh client (no pooled connection) is not served while both slots are held.
+    let fresh = || reqwest::Client::builder().build().unwrap();
+    let waited = fresh()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(waited.is_err(), "served beyond the bound: {waited:?}");
+    drop(idle);
+    let r = fresh()
+        .get(app.url("/healthz"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("served once a slot is free");
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[test]
 fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let rt = tokio::runtime::Runtime::new().unwrap();
