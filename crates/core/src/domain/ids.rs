@@ -15,7 +15,8 @@ pub struct InvalidValue(pub String);
 /// Longest id the contract allows, in characters.
 pub const MAX_ID_CHARS: usize = 128;
 
-/// A user or product id: a non-empty string of at most 128 characters.
+/// A user or product id: a non-empty string of at most 128 characters, none of them a
+/// control character (`char::is_control`: U+0000..=U+001F and U+007F..=U+009F).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Id(String);
 
@@ -29,6 +30,11 @@ impl Id {
         if s.chars().count() > MAX_ID_CHARS {
             return Err(InvalidValue(format!(
                 "{what} must be at most {MAX_ID_CHARS} characters"
+            )));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidValue(format!(
+                "{what} must not contain control characters"
             )));
         }
         Ok(Self(s))
@@ -170,6 +176,24 @@ mod tests {
         assert!(Id::parse("userId", "a".repeat(129)).is_err());
         // Characters, not bytes: 128 two-byte characters are fine.
         assert!(Id::parse("userId", "é".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn ids_must_not_contain_control_characters() {
+        for bad in [
+            "a\u{0}b",
+            "tab\there",
+            "line\n",
+            "del\u{7f}",
+            "c1\u{85}",
+            "\u{9f}",
+        ] {
+            assert!(Id::parse("userId", bad).is_err(), "{bad:?}");
+        }
+        // Just outside the control ranges, and other whitespace, are fine.
+        for good in ["a b", "\u{a0}", "\u{20}", "~", "\u{2028}", "日本"] {
+            assert!(Id::parse("userId", good).is_ok(), "{good:?}");
+        }
     }
 
     #[test]
