@@ -189,6 +189,46 @@ pub fn rfc3339(t: Timestamp) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
 
+/// JSON numbers as JSON Schema's `integer` reads them: any whole number, however written
+/// (`3`, `3.0`, `3e0`), so that the server takes every body its document calls valid.
+/// Fractions and numbers outside the target type are refused (`400`).
+pub(crate) mod whole {
+    use serde::de::{Deserialize, Deserializer, Error, Unexpected};
+
+    fn parse<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        let whole = match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => Some(i),
+            // 2^63 is the first f64 past i64::MAX; below it every whole f64 fits.
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9_223_372_036_854_775_808.0 => {
+                Some(f as i64)
+            }
+            _ => None,
+        };
+        let unexpected = match n.as_f64() {
+            Some(f) => Unexpected::Float(f),
+            None => Unexpected::Other("number"),
+        };
+        whole
+            .and_then(|i| T::try_from(i).ok())
+            .ok_or_else(|| D::Error::invalid_value(unexpected, &"an integer in range"))
+    }
+
+    pub fn required<'de, D: Deserializer<'de>, T: TryFrom<i64>>(d: D) -> Result<T, D::Error> {
+        parse(d)
+    }
+
+    /// For `Option` fields with `#[serde(default)]`: `null` is `None`.
+    pub fn optional<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        match Option::<serde_json::Value>::deserialize(d)? {
+            None => Ok(None),
+            Some(v) => parse(v).map(Some).map_err(D::Error::custom),
+        }
+    }
+}
+
 /// `POST /order`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -198,7 +238,7 @@ pub struct PlaceOrderBody {
     #[schema(value_type = IdSchema)]
     pub product_id: String,
     /// 1 to 1000; 1 when left out (or null).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::optional")]
     #[schema(minimum = 1, maximum = 1000, default = 1)]
     pub quantity: Option<i64>,
 }
@@ -208,6 +248,7 @@ pub struct PlaceOrderBody {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SetStockBody {
     /// Units available to order: 0 to 10^12.
+    #[serde(deserialize_with = "whole::required")]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub stock_count: i64,
 }
@@ -352,6 +393,27 @@ mod tests {
             rfc3339(Timestamp::from_millis(i64::MAX)),
             "9999-12-31T23:59:59.999Z"
         );
+    }
+
+    #[test]
+    fn whole_numbers_are_integers_however_written() {
+        let stock = |json: &str| serde_json::from_str::<SetStockBody>(json).map(|b| b.stock_count);
+        assert_eq!(stock(r#"{"stockCount": 7}"#).unwrap(), 7);
+        assert_eq!(stock(r#"{"stockCount": 7.0}"#).unwrap(), 7);
+        assert_eq!(stock(r#"{"stockCount": 1e12}"#).unwrap(), 1_000_000_000_000);
+        for bad in ["7.5", "\"7\"", "1e19", "18446744073709551615", "null"] {
+            assert!(
+                stock(&format!(r#"{{"stockCount": {bad}}}"#)).is_err(),
+                "{bad}"
+            );
+        }
+        let quantity =
+            |json: &str| serde_json::from_str::<PlaceOrderBody>(json).map(|b| b.quantity);
+        let body = |q: &str| format!(r#"{{"userId": "u", "productId": "p"{q}}}"#);
+        assert_eq!(quantity(&body("")).unwrap(), None);
+        assert_eq!(quantity(&body(r#", "quantity": null"#)).unwrap(), None);
+        assert_eq!(quantity(&body(r#", "quantity": 2.0"#)).unwrap(), Some(2));
+        assert!(quantity(&body(r#", "quantity": 0.5"#)).is_err());
     }
 }
 

@@ -130,7 +130,7 @@ pub(crate) struct SimulateBody {
     #[schema(value_type = PaymentOutcomeName)]
     outcome: String,
     /// 0 to 3600000, default 0.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::dto::whole::optional")]
     #[schema(minimum = 0, maximum = 3_600_000, default = 0)]
     delay_ms: Option<u64>,
 }
