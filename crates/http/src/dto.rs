@@ -232,6 +232,7 @@ pub(crate) mod whole {
 /// `POST /order`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"userId": "u1", "productId": "p1", "quantity": 2}))]
 pub struct PlaceOrderBody {
     #[schema(value_type = IdSchema)]
     pub user_id: String,
@@ -246,6 +247,7 @@ pub struct PlaceOrderBody {
 /// `PUT /inventory/{productId}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"stockCount": 100}))]
 pub struct SetStockBody {
     /// Units available to order: 0 to 10^12.
     #[serde(deserialize_with = "whole::required")]

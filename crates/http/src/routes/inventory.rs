@@ -22,7 +22,7 @@ fn product_id(raw: String) -> Result<ProductId, ApiError> {
 }
 
 #[utoipa::path(put, path = "/inventory/{productId}", tag = "inventory", operation_id = "setStock",
-    params(("productId" = IdSchema, Path)),
+    params(("productId" = IdSchema, Path, example = "p1")),
     request_body = SetStockBody,
     responses(
         (status = 200, description = "The product, created if it was new", body = ProductDto,
@@ -55,7 +55,7 @@ pub(crate) async fn set_stock(
 }
 
 #[utoipa::path(get, path = "/inventory/{productId}", tag = "inventory", operation_id = "getProduct",
-    params(("productId" = IdSchema, Path)),
+    params(("productId" = IdSchema, Path, example = "p1")),
     responses(
         (status = 200, body = ProductDto),
         (status = 400, description = "invalid_request: a malformed productId", body = ErrorBody),

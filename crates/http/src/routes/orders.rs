@@ -88,7 +88,7 @@ pub(crate) async fn place(
 }
 
 #[utoipa::path(get, path = "/order/{orderId}", tag = "orders", operation_id = "getOrder",
-    params(("orderId" = OrderIdSchema, Path)),
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
     responses(
         (status = 200, body = OrderDto),
         (status = 400, description = "invalid_request: not a UUID", body = ErrorBody),
@@ -105,7 +105,7 @@ pub(crate) async fn show(
 }
 
 #[utoipa::path(get, path = "/order/{orderId}/status", tag = "orders", operation_id = "getOrderStatus",
-    params(("orderId" = OrderIdSchema, Path)),
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
     responses(
         (status = 200, body = OrderStatusDto),
         (status = 400, description = "invalid_request: not a UUID", body = ErrorBody),

@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
 /// The webhook body. Unknown fields are ignored: gateways add fields over time.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"orderId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "paymentStatus": "success", "paymentId": "pay_1"}))]
 pub(crate) struct WebhookBody {
     #[schema(value_type = OrderIdSchema)]
     order_id: String,
@@ -126,6 +127,7 @@ pub(crate) async fn webhook(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"outcome": "success", "delayMs": 0}))]
 pub(crate) struct SimulateBody {
     #[schema(value_type = PaymentOutcomeName)]
     outcome: String,
@@ -147,7 +149,7 @@ pub(crate) struct SimulateAnswer {
 }
 
 #[utoipa::path(post, path = "/simulate/payment/{orderId}", tag = "payments", operation_id = "simulatePayment",
-    params(("orderId" = OrderIdSchema, Path)),
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
     request_body = SimulateBody,
     responses(
         (status = 202, description = "The simulated gateway will call the webhook after delayMs", body = SimulateAnswer),

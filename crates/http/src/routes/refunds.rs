@@ -28,7 +28,7 @@ pub(crate) struct RefundAnswer {
 }
 
 #[utoipa::path(post, path = "/refund/{orderId}", tag = "payments", operation_id = "refundOrder",
-    params(("orderId" = OrderIdSchema, Path)),
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
     responses(
         (status = 202, description = "This call started the refund", body = RefundAnswer),
         (status = 200, description = "A refund was already started; its state", body = RefundAnswer),
