@@ -112,7 +112,7 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// Count and time every request by its route template (`/order/{order_id}`), so that ids
+/// Count and time every request by its route template (`/order/{orderId}`), so that ids
 /// do not make a new series each.
 pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();

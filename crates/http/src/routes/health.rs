@@ -13,9 +13,11 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/healthz", get(healthz))
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The store and the queue answer"),
-              (status = 503, description = "They do not", body = ErrorBody)))]
+#[utoipa::path(get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses(
+        (status = 200, description = "The store and the queue answer", body = Object, example = json!({"status": "ok"})),
+        (status = 503, description = "unavailable: they do not", body = ErrorBody),
+    ))]
 pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     match state.service.health().await {
         Ok(()) => Ok(Json(json!({ "status": "ok" }))),

@@ -6,7 +6,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use orderflow_core::domain::{ProductId, StockCount};
 
-use crate::dto::{ErrorBody, ProductDto, ProductListDto, SetStockBody};
+use crate::dto::{ErrorBody, IdSchema, ProductDto, ProductListDto, SetStockBody};
 use crate::extract::{JsonBody, PathParam};
 use crate::routes::require_admin;
 use crate::{ApiError, AppState};
@@ -14,17 +14,30 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/inventory", get(list))
-        .route("/inventory/{product_id}", get(show).put(set_stock))
+        .route("/inventory/{productId}", get(show).put(set_stock))
 }
 
 fn product_id(raw: String) -> Result<ProductId, ApiError> {
     ProductId::parse("productId", raw).map_err(|e| ApiError::invalid(e.0))
 }
 
-#[utoipa::path(put, path = "/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path, description = "1 to 128 characters")),
+#[utoipa::path(put, path = "/inventory/{productId}", tag = "inventory", operation_id = "setStock",
+    params(("productId" = IdSchema, Path, example = "p1")),
     request_body = SetStockBody,
-    responses((status = 200, body = ProductDto), (status = 400, description = "Malformed or out-of-range input", body = ErrorBody), (status = 401, description = "Admin token required and missing or wrong", body = ErrorBody)),
+    responses(
+        (status = 200, description = "The product, created if it was new", body = ProductDto,
+            links(
+                ("GetProduct" = (operation_id = "getProduct", parameters(("productId" = "$request.path.productId")))),
+                ("OrderProduct" = (operation_id = "placeOrder", request_body = json!({"productId": "$request.path.productId"}))),
+            )),
+        (status = 400, description = "invalid_request: malformed or out-of-range input", body = ErrorBody),
+        (status = 401, description = "unauthorized: the admin token is configured and missing or wrong", body = ErrorBody),
+        (status = 403, description = "forbidden: a cross-origin write", body = ErrorBody),
+        (status = 404, description = "not_found: no productId in the path", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: nothing was written; try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ),
     security((), ("admin" = [])))]
 pub(crate) async fn set_stock(
     State(state): State<AppState>,
@@ -41,9 +54,15 @@ pub(crate) async fn set_stock(
     Ok(Json(ProductDto::from(&product)))
 }
 
-#[utoipa::path(get, path = "/inventory/{product_id}", tag = "inventory",
-    params(("product_id" = String, Path)),
-    responses((status = 200, body = ProductDto), (status = 400, description = "Malformed id", body = ErrorBody), (status = 404, description = "product_not_found", body = ErrorBody)))]
+#[utoipa::path(get, path = "/inventory/{productId}", tag = "inventory", operation_id = "getProduct",
+    params(("productId" = IdSchema, Path, example = "p1")),
+    responses(
+        (status = 200, body = ProductDto),
+        (status = 400, description = "invalid_request: a malformed productId", body = ErrorBody),
+        (status = 404, description = "product_not_found", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     PathParam(id): PathParam,
@@ -52,8 +71,12 @@ pub(crate) async fn show(
     Ok(Json(ProductDto::from(&product)))
 }
 
-#[utoipa::path(get, path = "/inventory", tag = "inventory",
-    responses((status = 200, body = ProductListDto)))]
+#[utoipa::path(get, path = "/inventory", tag = "inventory", operation_id = "listProducts",
+    responses(
+        (status = 200, body = ProductListDto),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<ProductListDto>, ApiError> {
     let products = state.service.list_products().await?;
     Ok(Json(ProductListDto {

@@ -1,4 +1,4 @@
-//! `POST /order`, `GET /order/{id}`, `GET /order/{id}/status`, `GET /orders`.
+//! `POST /order`, `GET /order/{orderId}`, `GET /order/{orderId}/status`, `GET /orders`.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -9,7 +9,10 @@ use orderflow_core::domain::{IdempotencyKey, OrderStatus, ProductId, Quantity, U
 use orderflow_core::ports::OrderQuery;
 use orderflow_core::service::PlaceOrder;
 
-use crate::dto::{ErrorBody, OrderDto, OrderListDto, OrderStatusDto, PlaceOrderBody};
+use crate::dto::{
+    ErrorBody, IdSchema, IdempotencyKeySchema, OrderDto, OrderIdSchema, OrderListDto,
+    OrderStatusDto, PlaceOrderBody, StatusFilterSchema,
+};
 use crate::extract::{JsonBody, PathParam, QueryPairs};
 use crate::routes::{order_id, require_admin};
 use crate::{ApiError, AppState};
@@ -21,17 +24,35 @@ const MAX_LIMIT: u32 = 500;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/order", post(place))
-        .route("/order/{order_id}", get(show))
-        .route("/order/{order_id}/status", get(status))
+        .route("/order/{orderId}", get(show))
+        .route("/order/{orderId}/status", get(status))
         .route("/orders", get(list))
 }
 
-#[utoipa::path(post, path = "/order", tag = "orders",
-    params(("Idempotency-Key" = Option<String>, Header,
+#[utoipa::path(post, path = "/order", tag = "orders", operation_id = "placeOrder",
+    params(("Idempotency-Key" = Option<IdempotencyKeySchema>, Header,
             description = "The same key with the same body returns the first order; with another body, 409")),
     request_body = PlaceOrderBody,
-    responses((status = 201, description = "Placed; its stock is locked", body = OrderDto),
-              (status = 400, description = "invalid_request", body = ErrorBody), (status = 404, description = "product_not_found", body = ErrorBody), (status = 409, description = "out_of_stock or idempotency_mismatch", body = ErrorBody), (status = 413, description = "payload_too_large", body = ErrorBody), (status = 500, description = "internal", body = ErrorBody)))]
+    responses(
+        (status = 201, description = "Placed; its stock is locked", body = OrderDto,
+            headers(("Location" = String, description = "/order/{orderId}")),
+            links(
+                ("GetOrder" = (operation_id = "getOrder", parameters(("orderId" = "$response.body#/orderId")))),
+                ("GetOrderStatus" = (operation_id = "getOrderStatus", parameters(("orderId" = "$response.body#/orderId")))),
+                ("PayOrder" = (operation_id = "paymentWebhook", request_body = json!({"orderId": "$response.body#/orderId"}))),
+                ("SimulatePayment" = (operation_id = "simulatePayment", parameters(("orderId" = "$response.body#/orderId")))),
+                ("RefundOrder" = (operation_id = "refundOrder", parameters(("orderId" = "$response.body#/orderId")))),
+                ("ListOrdersOfUser" = (operation_id = "listOrders", parameters(("userId" = "$response.body#/userId")))),
+                ("GetProduct" = (operation_id = "getProduct", parameters(("productId" = "$response.body#/productId")))),
+            )),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "forbidden: a cross-origin write", body = ErrorBody),
+        (status = 404, description = "product_not_found", body = ErrorBody),
+        (status = 409, description = "out_of_stock or idempotency_mismatch", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: nothing was written; try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
 pub(crate) async fn place(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -66,9 +87,15 @@ pub(crate) async fn place(
         .into_response())
 }
 
-#[utoipa::path(get, path = "/order/{order_id}", tag = "orders",
-    params(("order_id" = String, Path, description = "A UUID")),
-    responses((status = 200, body = OrderDto), (status = 400, description = "Not a UUID", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+#[utoipa::path(get, path = "/order/{orderId}", tag = "orders", operation_id = "getOrder",
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
+    responses(
+        (status = 200, body = OrderDto),
+        (status = 400, description = "invalid_request: not a UUID", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
 pub(crate) async fn show(
     State(state): State<AppState>,
     PathParam(id): PathParam,
@@ -77,9 +104,15 @@ pub(crate) async fn show(
     Ok(Json(OrderDto::from(&order)))
 }
 
-#[utoipa::path(get, path = "/order/{order_id}/status", tag = "orders",
-    params(("order_id" = String, Path, description = "A UUID")),
-    responses((status = 200, body = OrderStatusDto), (status = 400, description = "Not a UUID", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+#[utoipa::path(get, path = "/order/{orderId}/status", tag = "orders", operation_id = "getOrderStatus",
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
+    responses(
+        (status = 200, body = OrderStatusDto),
+        (status = 400, description = "invalid_request: not a UUID", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     PathParam(id): PathParam,
@@ -88,12 +121,21 @@ pub(crate) async fn status(
     Ok(Json(OrderStatusDto::from(&order)))
 }
 
-#[utoipa::path(get, path = "/orders", tag = "orders",
-    params(("userId" = Option<String>, Query),
-           ("status" = Option<String>, Query, description = "A code 1-5 or a name"),
-           ("limit" = Option<u32>, Query, description = "1 to 500, default 50"),
-           ("cursor" = Option<String>, Query, description = "A nextCursor from an earlier page")),
-    responses((status = 200, description = "Newest first", body = OrderListDto), (status = 400, description = "Bad limit, status or cursor", body = ErrorBody)))]
+#[utoipa::path(get, path = "/orders", tag = "orders", operation_id = "listOrders",
+    params(("userId" = Option<IdSchema>, Query, description = "Only this customer's orders"),
+           ("status" = Option<StatusFilterSchema>, Query, description = "Only orders in this status"),
+           ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "Page size: 1 to 500, default 50"),
+           ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9._~-]*$",
+            description = "A nextCursor from an earlier page: opaque and URL-safe; one the server did not make is refused (400)")),
+    responses(
+        (status = 200, description = "Newest first", body = OrderListDto,
+            links(("NextPage" = (operation_id = "listOrders", parameters(("cursor" = "$response.body#/nextCursor")))))),
+        (status = 400, description = "invalid_request: a bad userId, status or limit, or a cursor the server did not make", body = ErrorBody),
+        (status = 401, description = "unauthorized: the admin token is configured and missing or wrong", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ),
+    security((), ("admin" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,

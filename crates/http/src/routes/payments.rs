@@ -12,7 +12,10 @@ use orderflow_core::signature;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::dto::ErrorBody;
+use crate::dto::{
+    ErrorBody, OrderIdSchema, PaymentOutcomeName, PaymentStatusName, RefundStatusName,
+    WebhookOutcomeName,
+};
 
 use crate::extract::{JsonBody, PathParam, RawBody, parse_json};
 use crate::routes::order_id;
@@ -26,30 +29,36 @@ const MAX_DELAY_MS: u64 = 3_600_000;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/webhook/payment", post(webhook))
-        .route("/simulate/payment/{order_id}", post(simulate))
+        .route("/simulate/payment/{orderId}", post(simulate))
 }
 
 /// The webhook body. Unknown fields are ignored: gateways add fields over time.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"orderId": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "paymentStatus": "success", "paymentId": "pay_1"}))]
 pub(crate) struct WebhookBody {
+    #[schema(value_type = OrderIdSchema)]
     order_id: String,
+    #[schema(value_type = PaymentOutcomeName)]
     payment_status: String,
+    /// The gateway's id of the payment: 1 to 255 characters.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 255)]
     payment_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct WebhookAnswer {
+    #[schema(value_type = OrderIdSchema)]
     order_id: String,
+    #[schema(minimum = 1, maximum = 5)]
     order_status: u8,
-    #[schema(value_type = String)]
+    #[schema(value_type = PaymentStatusName)]
     payment_status: &'static str,
-    #[schema(value_type = String)]
+    #[schema(value_type = RefundStatusName)]
     refund_status: &'static str,
-    /// queued, failed, refund_initiated or duplicate
-    #[schema(value_type = String)]
+    #[schema(value_type = WebhookOutcomeName)]
     outcome: &'static str,
 }
 
@@ -63,11 +72,20 @@ fn outcome(s: &str, field: &str) -> Result<PaymentOutcome, ApiError> {
     }
 }
 
-#[utoipa::path(post, path = "/webhook/payment", tag = "payments",
-    params(("Payment-Signature" = Option<String>, Header,
-            description = "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<raw body>\")>; required when the server has a webhook secret")),
-    request_body = WebhookBody,
-    responses((status = 200, body = WebhookAnswer), (status = 400, description = "invalid_request", body = ErrorBody), (status = 401, description = "invalid_signature", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)))]
+#[utoipa::path(post, path = "/webhook/payment", tag = "payments", operation_id = "paymentWebhook",
+    request_body(content = WebhookBody,
+        description = "Fields the server does not know are ignored: gateways add fields over time"),
+    responses(
+        (status = 200, body = WebhookAnswer),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "invalid_signature: a webhook secret is configured and the signature is missing, malformed, wrong or stale", body = ErrorBody),
+        (status = 403, description = "forbidden: a cross-origin write", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: nothing was written; try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ),
+    security((), ("Payment-Signature" = [])))]
 pub(crate) async fn webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -108,27 +126,40 @@ pub(crate) async fn webhook(
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"outcome": "success", "delayMs": 0}))]
 pub(crate) struct SimulateBody {
+    #[schema(value_type = PaymentOutcomeName)]
     outcome: String,
     /// 0 to 3600000, default 0.
-    #[serde(default)]
-    #[schema(minimum = 0, maximum = 3_600_000)]
+    #[serde(default, deserialize_with = "crate::dto::whole::optional")]
+    #[schema(minimum = 0, maximum = 3_600_000, default = 0)]
     delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SimulateAnswer {
+    #[schema(value_type = OrderIdSchema)]
     order_id: String,
+    #[schema(value_type = PaymentOutcomeName)]
     outcome: String,
+    #[schema(minimum = 0, maximum = 3_600_000)]
     delay_ms: u64,
 }
 
-#[utoipa::path(post, path = "/simulate/payment/{order_id}", tag = "payments",
-    params(("order_id" = String, Path, description = "A UUID")),
+#[utoipa::path(post, path = "/simulate/payment/{orderId}", tag = "payments", operation_id = "simulatePayment",
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
     request_body = SimulateBody,
-    responses((status = 202, description = "The simulated gateway will call the webhook after delayMs", body = SimulateAnswer),
-              (status = 400, description = "invalid_request", body = ErrorBody), (status = 401, description = "unauthorized", body = ErrorBody), (status = 404, description = "order_not_found", body = ErrorBody)),
+    responses(
+        (status = 202, description = "The simulated gateway will call the webhook after delayMs", body = SimulateAnswer),
+        (status = 400, description = "invalid_request", body = ErrorBody),
+        (status = 401, description = "unauthorized: the admin token is configured and missing or wrong", body = ErrorBody),
+        (status = 403, description = "forbidden: a webhook secret is set and no admin token is configured, or a cross-origin write", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 413, description = "payload_too_large: the body is over 64 KiB", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: nothing was written; try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ),
     security((), ("admin" = [])))]
 pub(crate) async fn simulate(
     State(state): State<AppState>,

@@ -24,8 +24,8 @@ async fn metrics_count_requests_by_route_and_status_and_the_group_commits() {
     for line in [
         r#"orderflow_http_requests_total{method="POST",route="/order",status="201"} 1"#,
         r#"orderflow_http_requests_total{method="POST",route="/order",status="409"} 1"#,
-        r#"orderflow_http_requests_total{method="GET",route="/order/{order_id}",status="404"} 1"#,
-        r#"orderflow_http_requests_total{method="PUT",route="/inventory/{product_id}",status="200"} 1"#,
+        r#"orderflow_http_requests_total{method="GET",route="/order/{orderId}",status="404"} 1"#,
+        r#"orderflow_http_requests_total{method="PUT",route="/inventory/{productId}",status="200"} 1"#,
         "# TYPE orderflow_http_request_duration_seconds histogram",
     ] {
         assert!(text.contains(line), "missing {line} in:\n{text}");
@@ -52,14 +52,14 @@ async fn the_openapi_document_describes_every_endpoint() {
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/order", "post"),
-        ("/order/{order_id}", "get"),
-        ("/order/{order_id}/status", "get"),
+        ("/order/{orderId}", "get"),
+        ("/order/{orderId}/status", "get"),
         ("/orders", "get"),
         ("/webhook/payment", "post"),
-        ("/refund/{order_id}", "post"),
-        ("/simulate/payment/{order_id}", "post"),
-        ("/inventory/{product_id}", "put"),
-        ("/inventory/{product_id}", "get"),
+        ("/refund/{orderId}", "post"),
+        ("/simulate/payment/{orderId}", "post"),
+        ("/inventory/{productId}", "put"),
+        ("/inventory/{productId}", "get"),
         ("/inventory", "get"),
         ("/healthz", "get"),
     ] {

@@ -33,7 +33,7 @@ async fn bad_order_bodies_are_400_and_change_nothing() {
         r#"{"userId":"u1","productId":"p1","quantity":1.5}"#.into(),
         r#"{"userId":"u1","productId":"p1","quantity":"2"}"#.into(),
         r#"{"userId":"u1","productId":"p1","quantity":true}"#.into(),
-        r#"{"userId":"u1","productId":"p1","quantity":1e3}"#.into(),
+        r#"{"userId":"u1","productId":"p1","quantity":1.5e3}"#.into(),
         r#"{"userId":"u1","productId":"p1","quantity":99999999999999999999999}"#.into(),
         r#"{"userId":"u1","productId":"p1","qty":2}"#.into(),
         r#"{"userId":"u1","productId":"p1","quantity":1,"extra":true}"#.into(),
@@ -59,6 +59,29 @@ async fn bad_order_bodies_are_400_and_change_nothing() {
     }
     assert_eq!(app.product("p1").await, (10, 0));
     assert!(app.all_orders("").await.is_empty());
+}
+
+/// JSON has one kind of number, and JSON Schema's `integer` (the OpenAPI document's) is any
+/// whole one: `2.0` and `1e1` are integers like `2` and `10`.
+#[tokio::test]
+async fn whole_numbers_are_integers_however_they_are_written() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .put(app.url("/inventory/p1"))
+        .json(&json!({ "stockCount": 1e1 }))
+        .send()
+        .await
+        .unwrap();
+    let (s, b) = crate::helpers::read(r).await;
+    assert_eq!((s, &b["stockCount"]), (StatusCode::OK, &json!(10)), "{b}");
+    let (s, b) = app
+        .post_raw(
+            "/order",
+            r#"{"userId":"u1","productId":"p1","quantity":2.0}"#,
+        )
+        .await;
+    assert_eq!((s, &b["quantity"]), (StatusCode::CREATED, &json!(2)), "{b}");
 }
 
 #[tokio::test]
