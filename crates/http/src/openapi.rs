@@ -62,7 +62,7 @@ use crate::routes::{health, inventory, orders, payments, refunds};
         dto::PaymentOutcomeName,
         dto::WebhookOutcomeName,
     )),
-    modifiers(&SecuritySchemes, &ParameterFacts),
+    modifiers(&SecuritySchemes, &ParameterFacts, &EveryOperation),
 )]
 pub struct ApiDoc;
 
@@ -121,6 +121,37 @@ impl Modify for ParameterFacts {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// Answers every operation can give, whatever it does: the 30 s request timeout
+/// ([`crate::REQUEST_TIMEOUT`]), added here once rather than on each annotation.
+struct EveryOperation;
+
+impl Modify for EveryOperation {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let timeout = ResponseBuilder::new()
+            .description(
+                "request_timeout: the request did not finish within 30 s; a write it started \
+                 may or may not have happened",
+            )
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post];
+            for op in operations.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("408".into())
+                    .or_insert_with(|| timeout.clone().into());
             }
         }
     }
