@@ -11,6 +11,10 @@
 //! - `idempotency` (PK `key`): the request's fingerprint and its order; `ttl` lets DynamoDB
 //!   expire keys (after 48 h; the contract asks for at least 24 h).
 //!
+//! An order's history is the `history` list of its own item, appended by the same
+//! conditional update that applies a transition (one item, so atomic without a transaction
+//! and at the cost of one write); `events` counts it, and a transition is conditioned on it.
+//!
 //! Items are converted with `serde_dynamo`. Every write is conditional; a lost condition is
 //! the port's `Conflict`, and a cancelled place-order transaction is told apart by its
 //! cancellation reasons.
@@ -28,8 +32,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Transition};
 use orderflow_core::domain::{
-    Id, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product, ProductId, Quantity,
-    RefundStatus, StockCount, Timestamp,
+    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    ProductId, Quantity, RefundStatus, StockCount, Timestamp,
 };
 use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
 use serde::{Deserialize, Serialize};
@@ -77,6 +81,63 @@ struct OrderItem {
     /// Present only while the order is paid and waiting for the consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     paid_shard: Option<String>,
+    /// How many events `history` holds (absent on orders stored before histories: 0).
+    #[serde(default)]
+    events: u32,
+    /// The order's history, oldest first.
+    #[serde(default)]
+    history: Vec<EventItem>,
+}
+
+/// One entry of an order's `history`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventItem {
+    seq: u32,
+    at: i64,
+    #[serde(rename = "type")]
+    kind: String,
+    order_status: i64,
+    payment_status: String,
+    refund_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payment_id: Option<String>,
+}
+
+impl EventItem {
+    fn from_event(e: &OrderEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at.as_millis(),
+            kind: e.kind.name().into(),
+            order_status: i64::from(e.state.status.code()),
+            payment_status: e.state.payment.name().into(),
+            refund_status: e.state.refund.name().into(),
+            payment_time: e.payment_time.map(Timestamp::as_millis),
+            payment_id: e.payment_id.clone(),
+        }
+    }
+
+    fn into_event(self, order_id: OrderId) -> Result<OrderEvent, StoreError> {
+        Ok(OrderEvent {
+            order_id,
+            seq: self.seq,
+            at: Timestamp::from_millis(self.at),
+            kind: EventType::parse(&self.kind).ok_or_else(|| corrupt("event type"))?,
+            state: OrderState {
+                status: OrderStatus::from_code(self.order_status)
+                    .ok_or_else(|| corrupt("event orderStatus"))?,
+                payment: PaymentStatus::parse(&self.payment_status)
+                    .ok_or_else(|| corrupt("event paymentStatus"))?,
+                refund: RefundStatus::parse(&self.refund_status)
+                    .ok_or_else(|| corrupt("event refundStatus"))?,
+            },
+            payment_time: self.payment_time.map(Timestamp::from_millis),
+            payment_id: self.payment_id,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,8 +179,10 @@ impl OrderItem {
             expires_at: o.expires_at.as_millis(),
             sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
             all: "o".into(),
-            unpaid_shard: (o.state == OrderState::PLACED).then(|| shard_of(o.id)),
-            paid_shard: waiting(o.state).then(|| shard_of(o.id)),
+            unpaid_shard: o.state.awaits_payment().then(|| shard_of(o.id)),
+            paid_shard: o.state.awaits_processing().then(|| shard_of(o.id)),
+            events: o.events,
+            history: vec![EventItem::from_event(&o.placed_event())],
         }
     }
 
@@ -143,6 +206,7 @@ impl OrderItem {
             created_at: Timestamp::from_millis(self.created_at),
             updated_at: Timestamp::from_millis(self.updated_at),
             expires_at: Timestamp::from_millis(self.expires_at),
+            events: self.events,
         })
     }
 }
@@ -156,11 +220,6 @@ impl ProductItem {
             locked_count: self.locked_count,
         })
     }
-}
-
-/// Paid and waiting for the consumer.
-fn waiting(s: OrderState) -> bool {
-    s.status == OrderStatus::Pending && s.payment == PaymentStatus::Success
 }
 
 /// The sweeper-index partition of an order: stable, spread evenly.
@@ -283,20 +342,38 @@ impl DynamoStore {
             set.push("paymentId = :pid");
             values.insert(":pid".into(), s(pid.clone()));
         }
+        // The history event, appended by this same conditional write.
+        set.push("events = :seq");
+        set.push("history = list_append(if_not_exists(history, :none), :event)");
+        values.insert(":seq".into(), n(i64::from(t.seq)));
+        values.insert(":none".into(), AttributeValue::L(Vec::new()));
+        values.insert(
+            ":event".into(),
+            serde_dynamo::to_attribute_value(vec![EventItem::from_event(&t.history_event())])
+                .map_err(backend)?,
+        );
         // Entering "paid, waiting for the consumer" enters the re-send index.
-        if waiting(t.to) && !waiting(t.from) {
+        if t.to.awaits_processing() && !t.from.awaits_processing() {
             set.push("paidShard = :shard");
             values.insert(":shard".into(), s(shard_of(t.order_id)));
         }
         let mut expr = format!("SET {}", set.join(", "));
         // Leaving a state leaves its sparse index.
         let mut remove = Vec::new();
-        if t.from == OrderState::PLACED && t.to != OrderState::PLACED {
+        if t.from.awaits_payment() && !t.to.awaits_payment() {
             remove.push("unpaidShard");
         }
-        if waiting(t.from) && !waiting(t.to) {
+        if t.from.awaits_processing() && !t.to.awaits_processing() {
             remove.push("paidShard");
         }
+        // The history must hold exactly the events before this one (an order stored before
+        // histories has none, and no `events`).
+        let history_condition = if t.seq <= 1 {
+            "attribute_not_exists(events)"
+        } else {
+            values.insert(":prev".into(), n(i64::from(t.seq) - 1));
+            "events = :prev"
+        };
         if !remove.is_empty() {
             expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
@@ -304,9 +381,9 @@ impl DynamoStore {
             .table_name(&self.names.orders_table)
             .key("orderId", s(t.order_id.to_string()))
             .update_expression(expr)
-            .condition_expression(
-                "orderStatus = :fs AND paymentStatus = :fp AND refundStatus = :fr",
-            )
+            .condition_expression(format!(
+                "orderStatus = :fs AND paymentStatus = :fp AND refundStatus = :fr AND {history_condition}"
+            ))
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(backend)
@@ -541,6 +618,32 @@ impl OrderStore for DynamoStore {
             });
         }
         Err(backend(format!("place order cancelled: {codes:?}")))
+    }
+
+    async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.names.orders_table)
+            .key("orderId", s(id.to_string()))
+            .projection_expression("history")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        #[derive(Deserialize)]
+        struct History {
+            #[serde(default)]
+            history: Vec<EventItem>,
+        }
+        let Some(item) = out.item else {
+            return Ok(Vec::new());
+        };
+        from_item::<History>(item)?
+            .history
+            .into_iter()
+            .map(|e| e.into_event(id))
+            .collect()
     }
 
     async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

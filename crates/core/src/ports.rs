@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::OrderEvent;
 use crate::domain::lifecycle::Transition;
 use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductId, StockCount};
 use crate::domain::{Timestamp, UserId};
@@ -119,8 +120,8 @@ pub struct OrderPage {
 #[async_trait]
 pub trait OrderStore: Send + Sync {
     /// Atomically: lock `quantity` units of the product (`stockCount -= q`,
-    /// `lockedCount += q`, only if `stockCount >= q`), write the order, and remember the
-    /// idempotency key with it.
+    /// `lockedCount += q`, only if `stockCount >= q`), write the order with its first
+    /// history event (`placed`, seq 1), and remember the idempotency key with it.
     ///
     /// # Errors
     /// `ProductNotFound`, `OutOfStock` or `IdempotencyMismatch`, each with nothing written;
@@ -131,6 +132,12 @@ pub trait OrderStore: Send + Sync {
     /// `Backend` only; a missing order is `Ok(None)`.
     async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
 
+    /// The order's history, oldest first (by `seq`); empty for an unknown order.
+    ///
+    /// # Errors
+    /// `Backend` only.
+    async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError>;
+
     /// Orders newest first; those placed within one millisecond keep the order in which the
     /// store accepted them.
     ///
@@ -138,11 +145,11 @@ pub trait OrderStore: Send + Sync {
     /// `InvalidCursor` for a cursor this store did not make; `Backend`.
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError>;
 
-    /// Apply `t` atomically, only if the order is currently in `t.from`: the new state, the
-    /// payment fields, `updatedAt` and the stock effect on the product's counters. When
-    /// [`OrderStore::writes_messages`] is true, also the messages the transition starts
-    /// (`{"orderId"}` to the orders queue when `t.enqueue`, to the refunds queue when
-    /// `t.initiates_refund()`), in the same atomic step.
+    /// Apply `t` atomically, only if the order is currently in `t.from` (and its history
+    /// holds `t.seq - 1` events): the new state, the payment fields, `updatedAt`, the stock
+    /// effect on the product's counters, and the history event `t.history_event()`. When
+    /// [`OrderStore::writes_messages`] is true, also the messages of `t.messages()`, in the
+    /// same atomic step.
     ///
     /// # Errors
     /// `Conflict` if the order is not in `t.from` (or does not exist), with nothing written;

@@ -5,7 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use std::borrow::Cow;
 
 use orderflow_core::domain::ids::MAX_ID_CHARS;
-use orderflow_core::domain::{IdempotencyKey, Order, Product, Timestamp};
+use orderflow_core::domain::{IdempotencyKey, Order, OrderEvent, Product, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
@@ -335,6 +335,77 @@ impl From<&Order> for OrderStatusDto {
             refund_status: o.state.refund.name(),
         }
     }
+}
+
+/// One entry of `GET /order/{id}/events`: what happened and the order's state right after.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderEventDto {
+    /// 1 for `placed`, then one more per event.
+    #[schema(minimum = 1)]
+    pub seq: u32,
+    #[schema(value_type = TimestampSchema)]
+    pub at: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = EventTypeName)]
+    pub kind: &'static str,
+    #[schema(value_type = EventSourceName)]
+    pub source: &'static str,
+    #[schema(minimum = 1, maximum = 5)]
+    pub order_status: u8,
+    #[schema(value_type = StatusName)]
+    pub status: &'static str,
+    #[schema(value_type = PaymentStatusName)]
+    pub payment_status: &'static str,
+    #[schema(value_type = RefundStatusName)]
+    pub refund_status: &'static str,
+}
+
+impl From<&OrderEvent> for OrderEventDto {
+    fn from(e: &OrderEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: rfc3339(e.at),
+            kind: e.kind.name(),
+            source: e.kind.source().name(),
+            order_status: e.state.status.code(),
+            status: e.state.status.name(),
+            payment_status: e.state.payment.name(),
+            refund_status: e.state.refund.name(),
+        }
+    }
+}
+
+/// `GET /order/{id}/events`: the order's history, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderEventsDto {
+    pub events: Vec<OrderEventDto>,
+}
+
+/// An event's `type`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventTypeName {
+    Placed,
+    Paid,
+    PaidLate,
+    PaymentFailed,
+    Processing,
+    Completed,
+    TimedOut,
+    RefundRequested,
+    RefundCompleted,
+}
+
+/// Who made the change an event records.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventSourceName {
+    Api,
+    Webhook,
+    Consumer,
+    Sweeper,
+    Refund,
 }
 
 /// `GET /orders`.

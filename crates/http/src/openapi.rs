@@ -32,6 +32,7 @@ use crate::routes::{health, inventory, orders, payments, refunds};
         orders::place,
         orders::show,
         orders::status,
+        orders::events,
         orders::list,
         inventory::set_stock,
         inventory::show,
@@ -61,6 +62,10 @@ use crate::routes::{health, inventory, orders, payments, refunds};
         dto::RefundStatusName,
         dto::PaymentOutcomeName,
         dto::WebhookOutcomeName,
+        dto::OrderEventsDto,
+        dto::OrderEventDto,
+        dto::EventTypeName,
+        dto::EventSourceName,
     )),
     modifiers(&SecuritySchemes, &ParameterFacts, &EveryOperation),
 )]

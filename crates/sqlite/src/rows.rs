@@ -1,15 +1,16 @@
 //! SQL rows to domain values. Every query that returns orders selects [`ORDER_COLUMNS`].
 
 use orderflow_core::domain::{
-    Id, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product, Quantity, RefundStatus,
-    Timestamp,
+    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    Quantity, RefundStatus, Timestamp,
 };
 use orderflow_core::ports::StoreError;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 
 pub(crate) const ORDER_COLUMNS: &str = "seq, order_id, user_id, product_id, quantity, status, \
-     payment_status, payment_time, payment_id, refund_status, created_at, updated_at, expires_at";
+     payment_status, payment_time, payment_id, refund_status, created_at, updated_at, expires_at, \
+     events";
 
 /// A stored value the domain does not accept: the file was changed behind our back.
 fn corrupt(col: usize, what: &str) -> rusqlite::Error {
@@ -43,8 +44,57 @@ pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
         created_at: Timestamp::from_millis(row.get(10)?),
         updated_at: Timestamp::from_millis(row.get(11)?),
         expires_at: Timestamp::from_millis(row.get(12)?),
+        events: row.get(13)?,
     };
     Ok((seq, order))
+}
+
+pub(crate) const EVENT_COLUMNS: &str =
+    "order_id, seq, at, type, status, payment_status, refund_status, payment_time, payment_id";
+
+/// An `order_events` row selected as [`EVENT_COLUMNS`].
+pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<OrderEvent> {
+    let order_id: String = row.get(0)?;
+    let kind: String = row.get(3)?;
+    let payment: String = row.get(5)?;
+    let refund: String = row.get(6)?;
+    Ok(OrderEvent {
+        order_id: OrderId::parse(&order_id).map_err(|_| corrupt(0, "orderId"))?,
+        seq: row.get(1)?,
+        at: Timestamp::from_millis(row.get(2)?),
+        kind: EventType::parse(&kind).ok_or_else(|| corrupt(3, "event type"))?,
+        state: OrderState {
+            status: OrderStatus::from_code(row.get(4)?).ok_or_else(|| corrupt(4, "status"))?,
+            payment: PaymentStatus::parse(&payment).ok_or_else(|| corrupt(5, "paymentStatus"))?,
+            refund: RefundStatus::parse(&refund).ok_or_else(|| corrupt(6, "refundStatus"))?,
+        },
+        payment_time: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+        payment_id: row.get(8)?,
+    })
+}
+
+/// Append `e` to its order's history.
+pub(crate) fn insert_event(conn: &Connection, e: &OrderEvent) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO order_events (order_id, seq, at, type, status, payment_status, refund_status,
+             payment_time, payment_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )
+    .and_then(|mut st| {
+        st.execute(rusqlite::params![
+            e.order_id.to_string(),
+            e.seq,
+            e.at.as_millis(),
+            e.kind.name(),
+            e.state.status.code(),
+            e.state.payment.name(),
+            e.state.refund.name(),
+            e.payment_time.map(|t| t.as_millis()),
+            e.payment_id,
+        ])
+    })
+    .map(|_| ())
+    .map_err(crate::db)
 }
 
 pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {

@@ -79,6 +79,28 @@ const MIGRATIONS: &[&str] = &[
         writes INTEGER NOT NULL
     );
     "#,
+    // 5: every order's history. `position` is the global commit order (the live stream's
+    // ids); (order_id, seq) is the order's own. Orders placed before this version get
+    // their `placed` event, the only one that can be known for them.
+    r#"
+    ALTER TABLE orders ADD COLUMN events INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE order_events (
+        position       INTEGER PRIMARY KEY,
+        order_id       TEXT NOT NULL,
+        seq            INTEGER NOT NULL,
+        at             INTEGER NOT NULL,
+        type           TEXT NOT NULL,
+        status         INTEGER NOT NULL CHECK (status BETWEEN 1 AND 5),
+        payment_status TEXT NOT NULL,
+        refund_status  TEXT NOT NULL,
+        payment_time   INTEGER,
+        payment_id     TEXT,
+        UNIQUE (order_id, seq)
+    );
+    INSERT INTO order_events (order_id, seq, at, type, status, payment_status, refund_status)
+        SELECT order_id, 1, created_at, 'placed', 1, 'pending', 'none' FROM orders ORDER BY seq;
+    UPDATE orders SET events = 1;
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use orderflow_core::domain::lifecycle::{StockEffect, Transition};
-use orderflow_core::domain::{Order, OrderId, Product, ProductId, StockCount, Timestamp};
+use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
+use orderflow_core::domain::{
+    Order, OrderEvent, OrderId, Product, ProductId, StockCount, Timestamp,
+};
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
     Clock, NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError,
@@ -19,7 +21,8 @@ use crate::queue::{
     ORDERS_QUEUE, QueueSettings, REFUNDS_QUEUE, SqliteQueue, Wakers, insert_message,
 };
 use crate::reader::Readers;
-use crate::rows::{ORDER_COLUMNS, get_order, get_product, order_from_row, product_from_row};
+use crate::rows::{EVENT_COLUMNS, ORDER_COLUMNS, event_from_row, insert_event};
+use crate::rows::{get_order, get_product, order_from_row, product_from_row};
 use crate::writer::{Writer, exec};
 use crate::{DB_FILE, db, schema};
 
@@ -138,6 +141,14 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The embedded queue that serves a topic.
+fn queue_of(topic: Topic) -> &'static str {
+    match topic {
+        Topic::Orders => ORDERS_QUEUE,
+        Topic::Refunds => REFUNDS_QUEUE,
+    }
+}
+
 /// An error of the same kind as `e`, for each of several callers one failure answers.
 fn same_kind(e: &StoreError) -> StoreError {
     let why = || std::io::Error::other(e.to_string());
@@ -209,8 +220,8 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
 
     conn.prepare_cached(
         "INSERT INTO orders (order_id, user_id, product_id, quantity, status, payment_status,
-             payment_time, payment_id, refund_status, created_at, updated_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             payment_time, payment_id, refund_status, created_at, updated_at, expires_at, events)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -226,9 +237,11 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
             o.created_at.as_millis(),
             o.updated_at.as_millis(),
             o.expires_at.as_millis(),
+            o.events,
         ])
     })
     .map_err(db)?;
+    insert_event(conn, &o.placed_event())?;
 
     if let Some(idem) = &new.idempotency {
         conn.prepare_cached(
@@ -268,8 +281,9 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
         .prepare_cached(
             "UPDATE orders SET status = ?1, payment_status = ?2, refund_status = ?3,
                  updated_at = ?4, payment_time = COALESCE(?5, payment_time),
-                 payment_id = COALESCE(?6, payment_id)
-             WHERE order_id = ?7 AND status = ?8 AND payment_status = ?9 AND refund_status = ?10",
+                 payment_id = COALESCE(?6, payment_id), events = ?11
+             WHERE order_id = ?7 AND status = ?8 AND payment_status = ?9 AND refund_status = ?10
+                 AND events = ?11 - 1",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -283,6 +297,7 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
                 t.from.status.code(),
                 t.from.payment.name(),
                 t.from.refund.name(),
+                t.seq,
             ])
         })
         .map_err(db)?;
@@ -290,21 +305,13 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
         return Err(StoreError::Conflict);
     }
 
-    // The messages the transition starts, in the same transaction: either the state
-    // change and its messages are committed, or neither.
-    if t.enqueue {
+    // Its history event and the messages it starts, in the same transaction: either the
+    // state change, its event and its messages are committed, or none of them.
+    insert_event(conn, &t.history_event())?;
+    for topic in t.messages() {
         insert_message(
             conn,
-            ORDERS_QUEUE,
-            &OrderMessage::body(t.order_id),
-            t.at,
-            t.at,
-        )?;
-    }
-    if t.initiates_refund() {
-        insert_message(
-            conn,
-            REFUNDS_QUEUE,
+            queue_of(topic),
             &OrderMessage::body(t.order_id),
             t.at,
             t.at,
@@ -396,6 +403,19 @@ impl OrderStore for SqliteStore {
             .await
     }
 
+    async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
+        let id = id.to_string();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = ?1 ORDER BY seq"
+                ))
+                .and_then(|mut st| st.query_map([&id], event_from_row)?.collect())
+                .map_err(db)
+            })
+            .await
+    }
+
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
         let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
         let query = query.clone();
@@ -405,23 +425,18 @@ impl OrderStore for SqliteStore {
     }
 
     async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
-        let (enqueue, refund) = (t.enqueue, t.initiates_refund());
+        let topics: Vec<Topic> = t.messages().collect();
         let t = t.clone();
         self.writer.write(move |conn| apply(conn, &t)).await?;
-        if enqueue {
-            self.wakers.wake(ORDERS_QUEUE);
-        }
-        if refund {
-            self.wakers.wake(REFUNDS_QUEUE);
+        for topic in topics {
+            self.wakers.wake(queue_of(topic));
         }
         Ok(())
     }
 
     async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
-        let (enqueue, refund) = (
-            ts.iter().any(|t| t.enqueue),
-            ts.iter().any(Transition::initiates_refund),
-        );
+        let mut topics: Vec<Topic> = ts.iter().flat_map(Transition::messages).collect();
+        topics.dedup();
         let owned = ts.to_vec();
         let n = ts.len();
         // One writer command, one savepoint per transition: one commit for the batch.
@@ -442,11 +457,8 @@ impl OrderStore for SqliteStore {
                 return (0..n).map(|_| Err(same_kind(&e))).collect();
             }
         };
-        if enqueue {
-            self.wakers.wake(ORDERS_QUEUE);
-        }
-        if refund {
-            self.wakers.wake(REFUNDS_QUEUE);
+        for topic in topics {
+            self.wakers.wake(queue_of(topic));
         }
         results
     }
@@ -563,6 +575,7 @@ mod tests {
                 created_at: t0,
                 updated_at: t0,
                 expires_at: t0.plus(Duration::from_secs(60)),
+                events: 1,
             },
             idempotency: None,
         }

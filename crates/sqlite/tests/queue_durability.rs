@@ -31,6 +31,7 @@ async fn placed(store: &SqliteStore) -> Order {
         created_at: T0,
         updated_at: T0,
         expires_at: T0.plus(Duration::from_secs(1800)),
+        events: 1,
     };
     store
         .place_order(NewOrder {

@@ -9,14 +9,25 @@
 //!
 //! # Layout
 //!
-//! - [`Transition`] and [`StockEffect`]: what a store writes.
+//! - [`Transition`] and [`StockEffect`]: what a store writes, with the event it appends to
+//!   the order's history and the [`Topic`]s of the messages it starts.
 //! - [`on_payment`]: the payment webhook (in time, late, failed, repeated).
 //! - [`on_expiry`]: the sweeper.
 //! - [`on_consume`] and [`on_processed`]: the queue consumer.
 //! - [`on_refund_request`] and [`on_refund_completed`]: refunds.
 
+use super::{EventType, OrderEvent, ProductId, Quantity};
 use super::{Order, OrderId, OrderState, OrderStatus, PaymentStatus, RefundStatus, Timestamp};
-use super::{ProductId, Quantity};
+
+/// The queues a transition sends `{"orderId"}` to, in the same atomic step as far as the
+/// backend allows. Adapters map a topic to their queue; nobody shares queue names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Paid orders for the consumer.
+    Orders,
+    /// Refunds for the refund worker.
+    Refunds,
+}
 
 /// What a transition does to the product's counters, in the same atomic step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,15 +61,20 @@ pub struct Transition {
     /// Set `paymentId` to this, when `Some` (the gateway's id from the webhook).
     pub payment_id: Option<String>,
     pub stock: StockEffect,
-    /// Send `{"orderId"}` to the processing queue in the same atomic step, as far as the
-    /// backend allows.
-    pub enqueue: bool,
-    /// The new `updatedAt`.
+    /// The new `updatedAt`, and the time of the event.
     pub at: Timestamp,
+    /// The event this transition appends to the order's history.
+    pub event: EventType,
+    /// Its place in the history: one more than the order's `events` as read.
+    pub seq: u32,
+    /// The order's payment fields before, kept where this transition does not set them
+    /// (so that the event records the order's values right after it).
+    pub kept_payment_time: Option<Timestamp>,
+    pub kept_payment_id: Option<String>,
 }
 
 impl Transition {
-    fn new(order: &Order, to: OrderState, at: Timestamp) -> Self {
+    fn new(order: &Order, to: OrderState, at: Timestamp, event: EventType) -> Self {
         Self {
             order_id: order.id,
             product_id: order.product_id.clone(),
@@ -68,14 +84,46 @@ impl Transition {
             payment_time: None,
             payment_id: None,
             stock: StockEffect::None,
-            enqueue: false,
             at,
+            event,
+            seq: order.events + 1,
+            kept_payment_time: order.payment_time,
+            kept_payment_id: order.payment_id.clone(),
         }
     }
 
     /// Whether this transition starts a refund, which a backend must then carry to completion.
     pub fn initiates_refund(&self) -> bool {
-        self.from.refund == RefundStatus::None && self.to.refund == RefundStatus::Initiated
+        !self.from.refund_in_progress() && self.to.refund_in_progress()
+    }
+
+    /// Whether this transition puts the order on the consumer's list.
+    pub fn enqueues(&self) -> bool {
+        !self.from.awaits_processing() && self.to.awaits_processing()
+    }
+
+    /// The topics this transition sends `{"orderId"}` to: an order entering a work list
+    /// that a queue serves gets its message.
+    pub fn messages(&self) -> impl Iterator<Item = Topic> + use<> {
+        let orders = self.enqueues().then_some(Topic::Orders);
+        let refunds = self.initiates_refund().then_some(Topic::Refunds);
+        orders.into_iter().chain(refunds)
+    }
+
+    /// The history entry this transition appends.
+    pub fn history_event(&self) -> OrderEvent {
+        OrderEvent {
+            order_id: self.order_id,
+            seq: self.seq,
+            at: self.at,
+            kind: self.event,
+            state: self.to,
+            payment_time: self.payment_time.or(self.kept_payment_time),
+            payment_id: self
+                .payment_id
+                .clone()
+                .or_else(|| self.kept_payment_id.clone()),
+        }
     }
 
     /// The order as it is once this transition is applied to `order` (which must be in `from`).
@@ -83,6 +131,7 @@ impl Transition {
         let mut next = order.clone();
         next.state = self.to;
         next.updated_at = self.at;
+        next.events = self.seq;
         if self.payment_time.is_some() {
             next.payment_time = self.payment_time;
         }
@@ -147,21 +196,34 @@ pub fn on_payment(
     let (mut t, result) = match (s.status, s.payment, outcome) {
         // Paid in time: stays pending and goes to the queue with the state change.
         (Pending, P::Pending, PaymentOutcome::Success) if now <= order.expires_at => {
-            let mut t = Transition::new(order, to(Pending, P::Success, s.refund), now);
-            t.enqueue = true;
+            let t = Transition::new(
+                order,
+                to(Pending, P::Success, s.refund),
+                now,
+                EventType::Paid,
+            );
             (t, WebhookOutcome::Queued)
         }
         // Paid after the deadline but before the sweeper ran: exactly as late. The deadline
         // belongs to the order, not to the sweeper's schedule.
         (Pending, P::Pending, PaymentOutcome::Success) => {
-            let mut t =
-                Transition::new(order, to(Timeout, P::Success, RefundStatus::Initiated), now);
+            let mut t = Transition::new(
+                order,
+                to(Timeout, P::Success, RefundStatus::Initiated),
+                now,
+                EventType::PaidLate,
+            );
             t.stock = StockEffect::Release;
             (t, WebhookOutcome::RefundInitiated)
         }
         // Failed, in time or not: 5 and the stock goes back.
         (Pending, P::Pending, PaymentOutcome::Failed) => {
-            let mut t = Transition::new(order, to(Failed, P::Failed, s.refund), now);
+            let mut t = Transition::new(
+                order,
+                to(Failed, P::Failed, s.refund),
+                now,
+                EventType::PaymentFailed,
+            );
             t.stock = StockEffect::Release;
             (t, WebhookOutcome::Failed)
         }
@@ -174,6 +236,7 @@ pub fn on_payment(
                 order,
                 to(s.status, P::Success, RefundStatus::Initiated),
                 now,
+                EventType::PaidLate,
             );
             (t, WebhookOutcome::RefundInitiated)
         }
@@ -195,10 +258,7 @@ pub fn on_payment(
 /// `None` when the order is not (or no longer) for the sweeper.
 pub fn on_expiry(order: &Order, now: Timestamp) -> Option<Transition> {
     let s = order.state;
-    if s.status == OrderStatus::Pending
-        && s.payment == PaymentStatus::Pending
-        && order.expires_at < now
-    {
+    if s.awaits_payment() && order.expires_at < now {
         let mut t = Transition::new(
             order,
             OrderState {
@@ -206,6 +266,7 @@ pub fn on_expiry(order: &Order, now: Timestamp) -> Option<Transition> {
                 ..s
             },
             now,
+            EventType::TimedOut,
         );
         t.stock = StockEffect::Release;
         Some(t)
@@ -227,17 +288,20 @@ pub enum ConsumeDecision {
 
 pub fn on_consume(order: &Order, now: Timestamp) -> ConsumeDecision {
     let s = order.state;
-    match (s.status, s.payment) {
-        (OrderStatus::Pending, PaymentStatus::Success) => ConsumeDecision::Start(Transition::new(
+    if s.awaits_processing() {
+        ConsumeDecision::Start(Transition::new(
             order,
             OrderState {
                 status: OrderStatus::Processing,
                 ..s
             },
             now,
-        )),
-        (OrderStatus::Processing, _) => ConsumeDecision::Resume,
-        _ => ConsumeDecision::Skip,
+            EventType::Processing,
+        ))
+    } else if s.status == OrderStatus::Processing {
+        ConsumeDecision::Resume
+    } else {
+        ConsumeDecision::Skip
     }
 }
 
@@ -251,6 +315,7 @@ pub fn on_processed(order: &Order, now: Timestamp) -> Option<Transition> {
                 ..order.state
             },
             now,
+            EventType::Completed,
         );
         t.stock = StockEffect::Sell;
         t
@@ -278,6 +343,7 @@ pub fn on_refund_request(order: &Order, now: Timestamp) -> RefundDecision {
                 ..s
             },
             now,
+            EventType::RefundRequested,
         )),
         (PaymentStatus::Success, _) => RefundDecision::AlreadyRequested,
         _ => RefundDecision::NotRefundable,
@@ -294,6 +360,7 @@ pub fn on_refund_completed(order: &Order, now: Timestamp) -> Option<Transition> 
                 ..order.state
             },
             now,
+            EventType::RefundCompleted,
         )
     })
 }
@@ -325,7 +392,68 @@ mod tests {
             created_at: Timestamp::from_millis(CREATED),
             updated_at: Timestamp::from_millis(CREATED),
             expires_at: DEADLINE,
+            events: 1,
         }
+    }
+
+    #[test]
+    fn each_transition_names_its_event_and_its_messages() {
+        let late = DEADLINE.plus(std::time::Duration::from_millis(1));
+        let pay = |o: &Order, outcome, now| match on_payment(o, outcome, None, now) {
+            PaymentDecision::Apply { transition, .. } => transition,
+            PaymentDecision::Duplicate => panic!("duplicate"),
+        };
+        let paid = pay(&placed(), PaymentOutcome::Success, DEADLINE);
+        assert_eq!((paid.event, paid.seq), (EventType::Paid, 2));
+        assert_eq!(paid.messages().collect::<Vec<_>>(), [Topic::Orders]);
+        let e = paid.history_event();
+        assert_eq!(
+            (e.seq, e.kind, e.state, e.payment_time),
+            (2, EventType::Paid, paid.to, Some(DEADLINE))
+        );
+
+        let swept_late = pay(&placed(), PaymentOutcome::Success, late);
+        assert_eq!(swept_late.event, EventType::PaidLate);
+        assert_eq!(
+            swept_late.to.status, Timeout,
+            "one transition, one event, status 4"
+        );
+        assert_eq!(swept_late.messages().collect::<Vec<_>>(), [Topic::Refunds]);
+
+        let failed = pay(&placed(), PaymentOutcome::Failed, DEADLINE);
+        assert_eq!(failed.event, EventType::PaymentFailed);
+        assert_eq!(failed.messages().count(), 0);
+
+        let timed_out = on_expiry(&placed(), late).unwrap();
+        assert_eq!(timed_out.event, EventType::TimedOut);
+        let after = timed_out.applied_to(&placed());
+        assert_eq!(after.events, 2);
+        let refund = pay(&after, PaymentOutcome::Success, late);
+        assert_eq!((refund.event, refund.seq), (EventType::PaidLate, 3));
+
+        let waiting = paid.applied_to(&placed());
+        let ConsumeDecision::Start(processing) = on_consume(&waiting, late) else {
+            panic!("start")
+        };
+        assert_eq!(
+            (processing.event, processing.seq),
+            (EventType::Processing, 3)
+        );
+        assert_eq!(processing.messages().count(), 0);
+        assert_eq!(
+            processing.history_event().payment_time,
+            Some(DEADLINE),
+            "the event keeps the payment time set earlier"
+        );
+        let done = on_processed(&processing.applied_to(&waiting), late).unwrap();
+        assert_eq!((done.event, done.seq), (EventType::Completed, 4));
+        let RefundDecision::Initiate(asked) = on_refund_request(&waiting, late) else {
+            panic!("refund")
+        };
+        assert_eq!(asked.event, EventType::RefundRequested);
+        assert_eq!(asked.messages().collect::<Vec<_>>(), [Topic::Refunds]);
+        let confirmed = on_refund_completed(&asked.applied_to(&waiting), late).unwrap();
+        assert_eq!(confirmed.event, EventType::RefundCompleted);
     }
 
     fn placed() -> Order {
@@ -355,7 +483,7 @@ mod tests {
         assert_eq!(t.to.status, Pending);
         assert_eq!(t.to.payment, PaymentStatus::Success);
         assert_eq!(t.to.refund, RefundStatus::None);
-        assert!(t.enqueue);
+        assert!(t.enqueues());
         assert_eq!(t.stock, StockEffect::None);
         assert_eq!(t.payment_time, Some(at(-1)));
         assert_eq!(t.payment_id.as_deref(), Some("pay_1"));
@@ -377,7 +505,7 @@ mod tests {
         assert_eq!(t.to.payment, PaymentStatus::Success);
         assert_eq!(t.to.refund, RefundStatus::Initiated);
         assert_eq!(t.stock, StockEffect::Release);
-        assert!(!t.enqueue);
+        assert!(!t.enqueues());
         assert!(t.initiates_refund());
         assert_eq!(t.payment_time, Some(at(1)));
     }
@@ -391,7 +519,7 @@ mod tests {
             assert_eq!(t.to.payment, PaymentStatus::Failed);
             assert_eq!(t.stock, StockEffect::Release);
             assert_eq!(t.payment_time, None, "a failure is not a payment");
-            assert!(!t.enqueue);
+            assert!(!t.enqueues());
         }
     }
 

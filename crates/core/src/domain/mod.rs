@@ -1,10 +1,12 @@
 //! The order domain: values, the order, and the rules of its lifecycle.
 
+pub mod events;
 pub mod ids;
 pub mod lifecycle;
 pub mod order;
 pub mod time;
 
+pub use events::{EventSource, EventType, OrderEvent};
 pub use ids::{Id, IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
 pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus};
 pub use time::Timestamp;

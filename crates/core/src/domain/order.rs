@@ -1,6 +1,6 @@
 //! The order and the product as the contract defines them.
 
-use super::{OrderId, ProductId, Quantity, Timestamp, UserId};
+use super::{EventType, OrderEvent, OrderId, ProductId, Quantity, Timestamp, UserId};
 
 /// `orderStatus`: the numbers and names are part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,9 +122,28 @@ impl OrderState {
         payment: PaymentStatus::Pending,
         refund: RefundStatus::None,
     };
+
+    // The work lists an order can be on, said once: the lifecycle rules, the messages a
+    // transition starts and the UI's countdown all ask these.
+
+    /// Placed and not yet paid: the sweeper's list (by deadline).
+    pub fn awaits_payment(self) -> bool {
+        self.status == OrderStatus::Pending && self.payment == PaymentStatus::Pending
+    }
+
+    /// Paid in time and waiting for a consumer: the orders queue's list.
+    pub fn awaits_processing(self) -> bool {
+        self.status == OrderStatus::Pending && self.payment == PaymentStatus::Success
+    }
+
+    /// A refund was started and the gateway has not confirmed it: the refunds queue's list.
+    pub fn refund_in_progress(self) -> bool {
+        self.refund == RefundStatus::Initiated
+    }
 }
 
-/// An order, exactly the fields of the contract's "full order object".
+/// An order: the fields of the contract's "full order object", and how many events its
+/// history holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     pub id: OrderId,
@@ -137,6 +156,23 @@ pub struct Order {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
+    /// The `seq` of its last history event (1 once placed).
+    pub events: u32,
+}
+
+impl Order {
+    /// The first event of a newly placed order's history.
+    pub fn placed_event(&self) -> OrderEvent {
+        OrderEvent {
+            order_id: self.id,
+            seq: 1,
+            at: self.created_at,
+            kind: EventType::Placed,
+            state: self.state,
+            payment_time: self.payment_time,
+            payment_id: self.payment_id.clone(),
+        }
+    }
 }
 
 /// A product's inventory: `stockCount` is available, `lockedCount` is held by orders in 1-2.

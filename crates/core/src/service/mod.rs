@@ -22,7 +22,7 @@ pub mod sweeper;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::lifecycle::Transition;
+use crate::domain::lifecycle::{Topic, Transition};
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::error::Error;
 use crate::messages::OrderMessage;
@@ -164,11 +164,12 @@ impl OrderService {
             return Ok(());
         }
         let body = OrderMessage::body(t.order_id);
-        if t.enqueue {
-            self.queues.orders.send(&body, Duration::ZERO).await?;
-        }
-        if t.initiates_refund() {
-            self.queues.refunds.send(&body, Duration::ZERO).await?;
+        for topic in t.messages() {
+            let queue = match topic {
+                Topic::Orders => &self.queues.orders,
+                Topic::Refunds => &self.queues.refunds,
+            };
+            queue.send(&body, Duration::ZERO).await?;
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Placing, reading and listing orders; setting and reading stock.
 
 use crate::domain::{
-    IdempotencyKey, Order, OrderId, OrderState, Product, ProductId, Quantity, StockCount, UserId,
+    IdempotencyKey, Order, OrderEvent, OrderId, OrderState, Product, ProductId, Quantity,
+    StockCount, UserId,
 };
 use crate::error::Error;
 use crate::ports::{IdempotencyRecord, NewOrder, OrderPage, OrderQuery, Placed};
@@ -43,6 +44,7 @@ impl OrderService {
             created_at: now,
             updated_at: now,
             expires_at: now.plus(self.settings.payment_timeout),
+            events: 1,
         };
         let placed = self
             .store
@@ -57,6 +59,18 @@ impl OrderService {
     /// `OrderNotFound`, `Internal`.
     pub async fn get_order(&self, id: OrderId) -> Result<Order, Error> {
         self.store.get_order(id).await?.ok_or(Error::OrderNotFound)
+    }
+
+    /// The order's history, oldest first.
+    ///
+    /// # Errors
+    /// `OrderNotFound`, `Internal`.
+    pub async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, Error> {
+        let events = self.store.order_events(id).await?;
+        if events.is_empty() {
+            return Err(Error::OrderNotFound);
+        }
+        Ok(events)
     }
 
     /// # Errors

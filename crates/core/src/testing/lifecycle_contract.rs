@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::clock::ManualClock;
 use crate::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
 use crate::domain::{
-    Id, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus, StockCount,
-    Timestamp,
+    EventType, Id, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus,
+    StockCount, Timestamp,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -169,7 +169,29 @@ impl World {
         out
     }
 
-    /// I1-I4 over every order of the store.
+    /// The types of the order's history events, oldest first.
+    async fn history(&self, id: OrderId) -> Vec<&'static str> {
+        let events = self.svc.order_events(id).await.unwrap();
+        events.iter().map(|e| e.kind.name()).collect()
+    }
+
+    /// I7: the history starts with `placed`, has consecutive `seq`s in time order, and its
+    /// last event's state is the order's state.
+    async fn assert_history(&self, o: &Order) {
+        let events = self.svc.order_events(o.id).await.unwrap();
+        assert_eq!(events[0].kind, EventType::Placed, "I7 {}: {events:?}", o.id);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.seq as usize, i + 1, "I7 {}: {events:?}", o.id);
+            assert_eq!(e.order_id, o.id);
+        }
+        assert!(events.windows(2).all(|w| w[0].at <= w[1].at), "I7 {}", o.id);
+        let last = events.last().unwrap();
+        assert_eq!(last.state, o.state, "I7 {}: {events:?}", o.id);
+        assert_eq!(last.payment_time, o.payment_time, "I7 {}", o.id);
+        assert_eq!(o.events as usize, events.len(), "I7 {}", o.id);
+    }
+
+    /// I1-I4 and I7 over every order of the store.
     async fn assert_invariants(&self, stocked: &[(&str, i64)]) {
         let mut orders = Vec::new();
         let mut q = OrderQuery {
@@ -207,6 +229,7 @@ impl World {
             {
                 assert_eq!(o.state.refund, RefundStatus::Completed, "I4 {}", o.id);
             }
+            self.assert_history(o).await;
         }
     }
 }
@@ -250,6 +273,13 @@ pub async fn a_payment_in_time_is_queued_and_the_consumer_completes_it(f: Lifecy
     assert_eq!(done.state.refund, RefundStatus::None);
     assert_eq!(w.counters("p").await, (8, 0), "locked stock sold");
     assert!(w.take_orders().await.is_empty());
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "paid", "processing", "completed"]
+    );
+    let events = w.svc.order_events(o.id).await.unwrap();
+    assert_eq!(events[1].payment_id.as_deref(), Some("pay_1"));
+    assert_eq!(events[1].at, paid.payment_time.unwrap());
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -272,6 +302,7 @@ pub async fn an_unpaid_order_times_out_at_the_first_sweep_after_its_deadline(f: 
     assert_eq!(w.counters("p").await, (10, 0), "stock back");
     assert_eq!(w.svc.sweep_once().await.unwrap(), 0, "once");
     assert!(w.take_orders().await.is_empty());
+    assert_eq!(w.history(o.id).await, ["placed", "timed_out"]);
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -296,6 +327,10 @@ pub async fn a_late_payment_after_the_sweep_is_refunded(f: LifecycleFixture) {
     assert_eq!(w.order(o.id).await.state.refund, RefundStatus::Completed);
     assert_eq!(w.refunds.refunded.lock().unwrap()[&o.id], 1);
     assert_eq!(w.counters("p").await, (10, 0));
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "timed_out", "paid_late", "refund_completed"]
+    );
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -317,6 +352,13 @@ pub async fn a_late_payment_before_the_sweep_times_out_and_is_refunded(f: Lifecy
         "nothing left to sweep"
     );
     assert_eq!(w.refund_all().await, [RefundWork::Completed]);
+    // One transition, one event: paid_late, whose state shows status 4.
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "paid_late", "refund_completed"]
+    );
+    let events = w.svc.order_events(o.id).await.unwrap();
+    assert_eq!(events[1].state.status, OrderStatus::Timeout);
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -344,6 +386,11 @@ pub async fn a_failed_payment_fails_the_order_and_a_later_success_is_refunded(f:
     );
     assert_eq!(w.order(o.id).await.state.status, OrderStatus::Failed);
     assert_eq!(w.refund_all().await, [RefundWork::Completed]);
+    // The repeated failure added nothing.
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "payment_failed", "paid_late", "refund_completed"]
+    );
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -382,6 +429,11 @@ pub async fn repeated_webhooks_have_no_second_effect(f: LifecycleFixture) {
     );
     assert_eq!(w.order(o.id).await, paid, "unchanged, paymentTime included");
     assert_eq!(w.take_orders().await.len(), 1, "enqueued once");
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "paid"],
+        "no event for a duplicate"
+    );
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -396,6 +448,10 @@ pub async fn a_redelivered_message_completes_the_order_once(f: LifecycleFixture)
     assert_eq!(w.svc.consume(&d.body).await.unwrap(), Consumed::Skipped);
     assert_eq!(w.counters("p").await, (7, 0), "sold once");
     assert_eq!(w.work.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "paid", "processing", "completed"]
+    );
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -422,6 +478,11 @@ pub async fn a_crash_mid_processing_is_finished_by_the_redelivery(f: LifecycleFi
     assert_eq!(w.consume_all().await, [Consumed::Completed]);
     assert_eq!(w.order(o.id).await.state.status, OrderStatus::Completed);
     assert_eq!(w.counters("p").await, (8, 0));
+    // The resumed work is not a second `processing`.
+    assert_eq!(
+        w.history(o.id).await,
+        ["placed", "paid", "processing", "completed"]
+    );
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -459,6 +520,18 @@ pub async fn refunds_need_a_successful_payment_and_start_once(f: LifecycleFixtur
     let (_, started) = w.svc.request_refund(o.id).await.unwrap();
     assert!(!started);
     assert_eq!(w.refunds.refunded.lock().unwrap()[&o.id], 1);
+    assert_eq!(
+        w.history(o.id).await,
+        [
+            "placed",
+            "paid",
+            "processing",
+            "completed",
+            "refund_requested",
+            "refund_completed"
+        ]
+    );
+    assert_eq!(w.history(unpaid.id).await, ["placed"]);
     w.assert_invariants(&[("p", 10)]).await;
 }
 
@@ -501,6 +574,12 @@ pub async fn webhooks_racing_the_sweeper_at_the_deadline_resolve_once_each(f: Li
         let o = w.order(*id).await;
         assert_eq!(o.state.status, OrderStatus::Timeout);
         assert_eq!(o.state.refund, RefundStatus::Initiated);
+        // Whoever won, the history tells it once: swept then paid late, or paid late alone.
+        let h = w.history(*id).await;
+        assert!(
+            h == ["placed", "timed_out", "paid_late"] || h == ["placed", "paid_late"],
+            "{h:?}"
+        );
     }
     for id in &on_time {
         assert_eq!(outcomes[id], WebhookOutcome::Queued);

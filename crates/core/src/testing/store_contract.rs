@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome, StockEffect, Transition};
 use crate::domain::{
-    Id, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product, ProductId,
-    Quantity, StockCount, Timestamp,
+    EventType, Id, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    ProductId, Quantity, StockCount, Timestamp,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -37,6 +37,7 @@ fn new_order(user: &str, product: &str, q: i64, at: Timestamp) -> NewOrder {
             created_at: at,
             updated_at: at,
             expires_at: at.plus(TIMEOUT),
+            events: 1,
         },
         idempotency: None,
     }
@@ -393,8 +394,11 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
         payment_time: None,
         payment_id: None,
         stock: StockEffect::None,
-        enqueue: false,
         at: T0,
+        event: EventType::Processing,
+        seq: 2,
+        kept_payment_time: None,
+        kept_payment_id: None,
     };
     store.apply(&processing).await.unwrap();
     let now = store.get_order(sold.id).await.unwrap().unwrap();
@@ -418,6 +422,46 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
     // I1: locked == quantities in 1-2 (none); I2: stock + locked + sold == 10.
     let p = product(&store, "p1").await;
     assert_eq!((p.stock_count, p.locked_count), (7, 0));
+
+    // Each transition appended its event, with the state right after it.
+    let history = |id| {
+        let store = store.clone();
+        async move {
+            let events = store.order_events(id).await.unwrap();
+            events
+                .iter()
+                .map(|e| (e.seq, e.kind, e.state.status))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        history(sold.id).await,
+        [
+            (1, EventType::Placed, OrderStatus::Pending),
+            (2, EventType::Processing, OrderStatus::Processing),
+            (3, EventType::Completed, OrderStatus::Completed),
+        ]
+    );
+    assert_eq!(
+        history(released.id).await,
+        [
+            (1, EventType::Placed, OrderStatus::Pending),
+            (2, EventType::TimedOut, OrderStatus::Timeout),
+        ]
+    );
+    // A transition whose condition is lost writes no event either.
+    assert!(matches!(
+        store.apply(&expire).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(history(released.id).await.len(), 2);
+    assert!(
+        store
+            .order_events(OrderId::new_random())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn payment_fields_and_timestamps_round_trip(store: Store) {

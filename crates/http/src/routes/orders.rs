@@ -10,8 +10,8 @@ use orderflow_core::ports::OrderQuery;
 use orderflow_core::service::PlaceOrder;
 
 use crate::dto::{
-    ErrorBody, IdSchema, IdempotencyKeySchema, OrderDto, OrderIdSchema, OrderListDto,
-    OrderStatusDto, PlaceOrderBody, StatusFilterSchema,
+    ErrorBody, IdSchema, IdempotencyKeySchema, OrderDto, OrderEventDto, OrderEventsDto,
+    OrderIdSchema, OrderListDto, OrderStatusDto, PlaceOrderBody, StatusFilterSchema,
 };
 use crate::extract::{JsonBody, PathParam, QueryPairs};
 use crate::routes::{order_id, require_admin};
@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/order", post(place))
         .route("/order/{orderId}", get(show))
         .route("/order/{orderId}/status", get(status))
+        .route("/order/{orderId}/events", get(events))
         .route("/orders", get(list))
 }
 
@@ -102,6 +103,25 @@ pub(crate) async fn show(
 ) -> Result<Json<OrderDto>, ApiError> {
     let order = state.service.get_order(order_id(&id)?).await?;
     Ok(Json(OrderDto::from(&order)))
+}
+
+#[utoipa::path(get, path = "/order/{orderId}/events", tag = "orders", operation_id = "getOrderEvents",
+    params(("orderId" = OrderIdSchema, Path, example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427")),
+    responses(
+        (status = 200, description = "The order's history, oldest first", body = OrderEventsDto),
+        (status = 400, description = "invalid_request: not a UUID", body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 503, description = "overloaded or unavailable: try again", body = ErrorBody,
+            headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
+    ))]
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    PathParam(id): PathParam,
+) -> Result<Json<OrderEventsDto>, ApiError> {
+    let events = state.service.order_events(order_id(&id)?).await?;
+    Ok(Json(OrderEventsDto {
+        events: events.iter().map(OrderEventDto::from).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/order/{orderId}/status", tag = "orders", operation_id = "getOrderStatus",

@@ -41,9 +41,13 @@ pub(crate) struct WebhookBody {
     order_id: String,
     #[schema(value_type = PaymentOutcomeName)]
     payment_status: String,
-    /// The gateway's id of the payment: 1 to 255 characters.
+    /// The gateway's id of the payment: 1 to 255 characters, no control characters.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     payment_id: Option<String>,
 }
 

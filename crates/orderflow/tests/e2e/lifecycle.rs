@@ -38,6 +38,17 @@ use reqwest::StatusCode;
 
 use crate::helpers::{Options, TestApp, assert_error};
 
+#[tokio::test]
+async fn the_history_of_an_unknown_or_malformed_order_is_an_error() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app
+        .get("/order/00000000-0000-4000-8000-000000000000/events")
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "order_not_found");
+    let (s, b) = app.get("/order/nope/events").await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_request");
+}
+
 fn id(o: &serde_json::Value) -> String {
     o["orderId"].as_str().unwrap().to_owned()
 }
@@ -55,6 +66,48 @@ async fn a_paid_order_goes_pending_processing_completed(base: Options) {
     assert!(done["paymentId"].as_str().unwrap().starts_with("sim_"));
     assert_eq!(done["refundStatus"], "none");
     assert_eq!(app.product("p").await, (7, 0), "locked stock sold");
+    assert_history(
+        &app,
+        &o,
+        &[
+            ("placed", "api", 1),
+            ("paid", "webhook", 1),
+            ("processing", "consumer", 2),
+            ("completed", "consumer", 3),
+        ],
+    )
+    .await;
+}
+
+/// `GET /order/{id}/events`: the types, sources and statuses, oldest first, and the shape
+/// of each event (I7: seq from 1, the last event's state is the order's).
+async fn assert_history(app: &TestApp, id: &str, want: &[(&str, &str, i64)]) {
+    let (s, body) = app.get(&format!("/order/{id}/events")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let events = body["events"].as_array().unwrap();
+    let got: Vec<(&str, &str, i64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap(),
+                e["source"].as_str().unwrap(),
+                e["orderStatus"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{body}");
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e["seq"], i as u64 + 1);
+        assert!(e["at"].as_str().unwrap().ends_with('Z'), "{e}");
+        for field in ["status", "paymentStatus", "refundStatus"] {
+            assert!(e[field].is_string(), "{e}");
+        }
+    }
+    let order = app.order(id).await;
+    let last = events.last().unwrap();
+    for field in ["orderStatus", "status", "paymentStatus", "refundStatus"] {
+        assert_eq!(last[field], order[field], "I7: {field}");
+    }
 }
 
 async fn an_unpaid_order_is_timed_out_by_the_sweeper_and_its_stock_returns(base: Options) {
@@ -84,6 +137,17 @@ async fn a_payment_after_the_timeout_is_refunded(base: Options) {
     assert_eq!(done["orderStatus"], 4);
     assert_eq!(done["paymentStatus"], "success");
     assert_eq!(app.product("p").await, (10, 0));
+    assert_history(
+        &app,
+        &o,
+        &[
+            ("placed", "api", 1),
+            ("timed_out", "sweeper", 4),
+            ("paid_late", "webhook", 4),
+            ("refund_completed", "refund", 4),
+        ],
+    )
+    .await;
 }
 
 async fn a_payment_after_the_deadline_but_before_the_sweep_is_late_too(base: Options) {
