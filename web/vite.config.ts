@@ -15,7 +15,7 @@ export default defineConfig({
   server: {
     // `npm run dev` against a local `orderflow serve`.
     proxy: Object.fromEntries(
-      ["/order", "/orders", "/inventory", "/webhook", "/refund", "/simulate", "/healthz"].map(
+      ["/order", "/orders", "/events", "/inventory", "/webhook", "/refund", "/simulate", "/healthz"].map(
         (p) => [p, "http://127.0.0.1:3000"],
       ),
     ),

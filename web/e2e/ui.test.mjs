@@ -182,3 +182,61 @@ test("on a phone-sized screen the page stays usable", async () => {
   await page.locator('tr[data-order][data-status="3"]').waitFor({ timeout: 15_000 });
   await page.screenshot({ path: join(SHOTS, "9-phone.png"), fullPage: true });
 });
+
+test("the timeline of a paid order shows placed → paid → processing → completed, pushed live without reloading", async () => {
+  const url = await serve("--processing-delay", "1500ms");
+  const page = await open(url);
+  await page.getByRole("status", { name: "Updates: Live" }).waitFor({ timeout: 10_000 });
+  await place(page, "ui-erin", "coffee-beans", 1);
+  await page.getByRole("status").filter({ hasText: "placed" }).waitFor();
+  const row = await rowOf(page, "ui-erin");
+  const orderId = await row.getAttribute("data-order");
+
+  // Open its details by keyboard from the list: the focus moves to the panel.
+  await row.getByRole("button", { name: /details and timeline/ }).focus();
+  await page.keyboard.press("Enter");
+  const detail = page.locator(`section[data-detail="${orderId}"]`);
+  await detail.waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "detail-title");
+  assert.equal(new URL(page.url()).hash, `#order/${orderId}`);
+  const timeline = detail.getByRole("list", { name: "Timeline" });
+  await timeline.locator('li[data-type="placed"]').waitFor();
+  assert.match(await detail.locator(".facts").textContent(), new RegExp(orderId));
+
+  // From here on the page must not reload: a marker on window would not survive one.
+  await page.evaluate(() => {
+    window.__sameDocument = "still here";
+  });
+  // While live, the page does not poll: count what it asks for while nothing happens.
+  const asked = [];
+  const onRequest = (r) => asked.push(new URL(r.url()).pathname);
+  page.on("request", onRequest);
+  await page.waitForTimeout(2500);
+  page.off("request", onRequest);
+  assert.deepEqual(asked, [], "no polling while the stream is live");
+
+  await detail.getByRole("button", { name: "Pay now" }).click();
+  await timeline.locator('li[data-type="completed"]').waitFor({ timeout: 15_000 });
+  const types = await timeline.locator("li").evaluateAll((lis) => lis.map((li) => li.dataset.type));
+  assert.deepEqual(types, ["placed", "paid", "processing", "completed"]);
+  // Each event with its label and code, its source and the state after it.
+  const last = timeline.locator('li[data-type="completed"]');
+  assert.match(await last.textContent(), /Completed\s*completed/);
+  assert.match(await last.textContent(), /queue consumer\s*consumer/);
+  assert.match(await last.locator(".badge").textContent(), /completed\s*3/);
+  assert.match(await timeline.locator('li[data-type="paid"]').textContent(), /payment webhook\s*webhook/);
+  assert.match(await detail.locator(".facts .status").textContent(), /completed/);
+  // The list and the stock counters followed the same events.
+  assert.equal(await row.getAttribute("data-status"), "3");
+  await page.locator('tr[data-product="coffee-beans"] .locked', { hasText: /^0$/ }).waitFor();
+  assert.equal(await page.evaluate(() => window.__sameDocument), "still here", "the page did not reload");
+  assert.equal(await page.getByRole("status", { name: "Updates: Live" }).count(), 1);
+  await page.screenshot({ path: join(SHOTS, "10-timeline.png"), fullPage: true });
+
+  // Escape closes the panel and gives the focus back to the order in the list.
+  await detail.getByRole("button", { name: "Refund" }).focus();
+  await page.keyboard.press("Escape");
+  await detail.waitFor({ state: "detached" });
+  assert.equal(await page.evaluate(() => document.activeElement?.closest("tr")?.dataset.order), orderId);
+  assert.deepEqual(page.outside, [], "no request leaves the server");
+});

@@ -1,14 +1,26 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 
 import { api, setAdminToken, type Order, type Product } from "./api";
 import { ErrorMessage } from "./components/ErrorMessage";
+import { LiveIndicator } from "./components/LiveIndicator";
+import { OrderDetail } from "./components/OrderDetail";
 import { Orders, type Filters } from "./components/Orders";
 import { PlaceOrder } from "./components/PlaceOrder";
 import { Products } from "./components/Products";
+import { openLive, type LiveMode, type OrderChange } from "./live";
+import { debounce } from "./logic";
 
-/** How often the page asks the server what changed. */
+/** How often the page asks the server what changed when it has no live stream. */
 const POLL_MS = 1000;
+/** A burst of live changes refreshes the page's lists once, this long after the last one. */
+const LIVE_REFRESH_MS = 200;
 const TOKEN_KEY = "orderflow.adminToken";
+
+/** `#order/<id>`: the order whose details are open, so that they can be linked and go back. */
+function orderInHash(): string | null {
+  const m = /^#order\/([^/]+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
 
 export function App() {
   const [products, setProducts] = useState<Product[]>([]);
@@ -20,20 +32,31 @@ export function App() {
   const [error, setError] = useState<unknown>(null);
   const [now, setNow] = useState(Date.now());
   const [token, setToken] = useState(() => localStorage.getItem(TOKEN_KEY) ?? "");
+  // The token the stream uses: settles after typing, so the stream is not reopened per key.
+  const [streamToken, setStreamToken] = useState(token.trim());
+  const [mode, setMode] = useState<LiveMode>("connecting");
+  const [delay, setDelay] = useState("5");
+  const [selected, setSelected] = useState<string | null>(orderInHash);
 
   useEffect(() => {
     setAdminToken(token);
     localStorage.setItem(TOKEN_KEY, token);
+    const t = setTimeout(() => setStreamToken(token.trim()), 400);
+    return () => clearTimeout(t);
   }, [token]);
 
   const cursor = cursors.length ? cursors[cursors.length - 1] : null;
+  // Only the answer to the latest refresh counts: answers can overtake each other.
+  const generation = useRef(0);
   const refresh = useCallback(async () => {
+    const gen = ++generation.current;
     // Each on its own: products are public, while the listing of every customer's orders
     // needs the admin token when the server has one.
     const [ps, page] = await Promise.allSettled([
       api.products(),
       api.orders({ userId: filters.userId.trim(), status: filters.status, cursor }),
     ]);
+    if (gen !== generation.current) return;
     if (ps.status === "fulfilled") setProducts(ps.value);
     if (page.status === "fulfilled") {
       setOrders(page.value.orders);
@@ -43,22 +66,79 @@ export function App() {
     setError(failed ? failed.reason : null);
   }, [filters, cursor]);
 
+  // Without a stream, poll; with one, refresh once (when it opens: nothing missed before).
   useEffect(() => {
     refresh();
+    if (mode === "live") return;
     const poll = setInterval(refresh, POLL_MS);
     return () => clearInterval(poll);
-  }, [refresh]);
+  }, [refresh, mode]);
+
+  // Live changes. The order on the page is replaced at once by the event's; a burst of
+  // events then refreshes the current page and the products once (new orders, filters,
+  // stock counters all follow from it).
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
+  const listeners = useRef(new Set<(c: OrderChange) => void>());
+  const subscribe = useCallback((fn: (c: OrderChange) => void) => {
+    listeners.current.add(fn);
+    return () => {
+      listeners.current.delete(fn);
+    };
+  }, []);
+  useEffect(() => {
+    const later = debounce(() => refreshRef.current(), LIVE_REFRESH_MS, 1000);
+    const close = openLive({
+      token: streamToken,
+      onMode: setMode,
+      onChange: (c) => {
+        setOrders((os) =>
+          os.map((o) => (o.orderId === c.order.orderId && o.updatedAt <= c.order.updatedAt ? c.order : o)),
+        );
+        later();
+        listeners.current.forEach((fn) => fn(c));
+      },
+    });
+    return () => {
+      close();
+      later.cancel();
+    };
+  }, [streamToken]);
 
   useEffect(() => {
     const tick = setInterval(() => setNow(Date.now()), 250);
     return () => clearInterval(tick);
   }, []);
 
+  useEffect(() => {
+    const onHash = () => setSelected(orderInHash());
+    addEventListener("hashchange", onHash);
+    return () => removeEventListener("hashchange", onHash);
+  }, []);
+
+  function openOrder(orderId: string) {
+    const hash = `#order/${encodeURIComponent(orderId)}`;
+    if (location.hash !== hash) location.hash = hash;
+    setSelected(orderId);
+  }
+
+  function closeOrder() {
+    const was = selected;
+    if (location.hash) history.pushState(null, "", location.pathname + location.search);
+    setSelected(null);
+    // Back to where the keyboard was: the order's button in the list.
+    if (was) {
+      const b = document.querySelector<HTMLButtonElement>(`tr[data-order="${CSS.escape(was)}"] button.order-link`);
+      b?.focus();
+    }
+  }
+
   return (
     <>
       <header>
         <h1>orderflow</h1>
         <p className="tagline">Orders that hold stock while the customer pays.</p>
+        <LiveIndicator mode={mode} />
         <label className="token">
           Admin token
           <input type="password" value={token} onChange={(e) => setToken(e.target.value)} placeholder="if the server needs one" autoComplete="off" name="adminToken" />
@@ -70,6 +150,19 @@ export function App() {
           <PlaceOrder products={products} onPlaced={() => refresh()} />
           <Products products={products} onChange={refresh} />
         </div>
+        {selected && (
+          <OrderDetail
+            key={selected}
+            orderId={selected}
+            mode={mode}
+            subscribe={subscribe}
+            pollMs={POLL_MS}
+            now={now}
+            delay={delay}
+            onClose={closeOrder}
+            onChange={refresh}
+          />
+        )}
         <Orders
           orders={orders}
           now={now}
@@ -83,6 +176,10 @@ export function App() {
           onNewest={() => setCursors([])}
           paged={cursors.length > 0}
           onChange={refresh}
+          delay={delay}
+          onDelay={setDelay}
+          selected={selected}
+          onOpen={openOrder}
         />
       </main>
     </>

@@ -1,10 +1,14 @@
 // The orderflow API as the UI uses it: typed shapes and one error type.
 
+export type OrderItem = { productId: string; quantity: number };
+
 export type Order = {
   orderId: string;
   userId: string;
-  productId: string;
-  quantity: number;
+  /** The order's lines; `productId` and `quantity` are the line's when there is one, else null. */
+  items?: OrderItem[];
+  productId: string | null;
+  quantity: number | null;
   orderStatus: 1 | 2 | 3 | 4 | 5;
   status: string;
   paymentStatus: "pending" | "success" | "failed";
@@ -17,6 +21,18 @@ export type Order = {
 };
 
 export type Product = { productId: string; stockCount: number; lockedCount: number };
+
+/** One entry of an order's history: what happened, who did it, the state right after. */
+export type OrderEvent = {
+  seq: number;
+  at: string;
+  type: string;
+  source: string;
+  orderStatus: number;
+  status: string;
+  paymentStatus: string;
+  refundStatus: string;
+};
 
 export type OrderPage = { orders: Order[]; nextCursor: string | null };
 
@@ -36,6 +52,10 @@ let adminToken = "";
 /** The token sent as `Authorization: Bearer` on admin calls (empty: none). */
 export function setAdminToken(token: string) {
   adminToken = token.trim();
+}
+
+export function getAdminToken(): string {
+  return adminToken;
 }
 
 async function call<T>(method: string, path: string, body?: unknown, admin = false): Promise<T> {
@@ -76,6 +96,10 @@ export const api = {
     // Listing every customer's orders is an admin action when the server has a token.
     return call<OrderPage>("GET", `/orders?${p}`, undefined, true);
   },
+  order: (orderId: string) => call<Order>("GET", `/order/${encodeURIComponent(orderId)}`),
+  // Open: the order's UUID is the customer's handle.
+  orderEvents: (orderId: string) =>
+    call<{ events: OrderEvent[] }>("GET", `/order/${encodeURIComponent(orderId)}/events`).then((r) => r.events),
   simulatePayment: (orderId: string, outcome: "success" | "failed", delayMs: number) =>
     call<unknown>("POST", `/simulate/payment/${orderId}`, { outcome, delayMs }, true),
   refund: (orderId: string) => call<unknown>("POST", `/refund/${orderId}`, undefined, true),

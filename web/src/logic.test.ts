@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
 import type { Order } from "./api";
-import { actionsFor, formatRemaining, shortId } from "./logic";
+import { actionsFor, debounce, eventLabel, formatRemaining, itemsOf, shortId, sourceLabel } from "./logic";
 
 function order(o: Partial<Order>): Order {
   return {
@@ -55,5 +55,55 @@ describe("actions", () => {
   });
   it("shortens ids", () => {
     expect(shortId("0f8fad5b-d9cb-469f-a165-70867728950e")).toBe("0f8fad5b");
+  });
+});
+
+describe("history words", () => {
+  it("labels every event type and source of the contract", () => {
+    for (const t of ["placed", "paid", "paid_late", "payment_failed", "processing", "completed", "timed_out", "refund_requested", "refund_completed"]) {
+      expect(eventLabel(t)).not.toBe(t);
+    }
+    for (const s of ["api", "webhook", "consumer", "sweeper", "refund"]) expect(sourceLabel(s)).not.toBe(s);
+    expect(eventLabel("new_kind")).toBe("new_kind");
+  });
+});
+
+describe("itemsOf", () => {
+  it("takes items when there are, else the one line", () => {
+    expect(itemsOf(order({}))).toEqual([{ productId: "p", quantity: 1 }]);
+    const two = [
+      { productId: "a", quantity: 2 },
+      { productId: "b", quantity: 1 },
+    ];
+    expect(itemsOf(order({ items: two, productId: null, quantity: null }))).toEqual(two);
+  });
+});
+
+describe("debounce", () => {
+  it("calls once after a burst, and at least every maxMs while calls keep coming", () => {
+    vi.useFakeTimers();
+    try {
+      let n = 0;
+      const d = debounce(() => n++, 100, 300);
+      d();
+      d();
+      vi.advanceTimersByTime(99);
+      expect(n).toBe(0);
+      vi.advanceTimersByTime(1);
+      expect(n).toBe(1);
+      for (let i = 0; i < 10; i++) {
+        d();
+        vi.advanceTimersByTime(50);
+      }
+      expect(n).toBe(2); // fired once at 300 ms into the burst
+      vi.advanceTimersByTime(100);
+      expect(n).toBe(3);
+      d();
+      d.cancel();
+      vi.advanceTimersByTime(1000);
+      expect(n).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,6 +1,6 @@
 // The UI's logic, kept out of the components so it can be tested on its own.
 
-import type { Order } from "./api";
+import type { Order, OrderItem } from "./api";
 
 export const STATUS_NAMES: Record<number, string> = {
   1: "pending",
@@ -45,4 +45,72 @@ export function clock(ts: string | null): string {
   if (!ts) return "–";
   const d = new Date(ts);
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+}
+
+/** "08:01:02.345" local time with milliseconds: events of one order often share a second. */
+export function clockMs(ts: string): string {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return ts;
+  return `${clock(ts)}.${String(d.getMilliseconds()).padStart(3, "0")}`;
+}
+
+/** What each history event means, in words (the code is shown beside it). */
+export const EVENT_LABELS: Record<string, string> = {
+  placed: "Placed",
+  paid: "Paid",
+  paid_late: "Paid late, refund initiated",
+  payment_failed: "Payment failed",
+  processing: "Processing",
+  completed: "Completed",
+  timed_out: "Timed out",
+  refund_requested: "Refund requested",
+  refund_completed: "Refund completed",
+};
+
+/** Who made the change an event records. */
+export const SOURCE_LABELS: Record<string, string> = {
+  api: "API",
+  webhook: "payment webhook",
+  consumer: "queue consumer",
+  sweeper: "expiry sweeper",
+  refund: "refund gateway",
+};
+
+export function eventLabel(type: string): string {
+  return EVENT_LABELS[type] ?? type;
+}
+
+export function sourceLabel(source: string): string {
+  return SOURCE_LABELS[source] ?? source;
+}
+
+/** An order's lines, whether the server sent `items` or only the one line's fields. */
+export function itemsOf(o: Order): OrderItem[] {
+  if (o.items && o.items.length > 0) return o.items;
+  return o.productId ? [{ productId: o.productId, quantity: o.quantity ?? 1 }] : [];
+}
+
+/**
+ * Calls `fn` once, `ms` after the last of a burst of calls, and at least every `maxMs` while
+ * calls keep coming (a busy shop must not hold the refresh back forever); `cancel` drops a
+ * pending call.
+ */
+export function debounce(fn: () => void, ms: number, maxMs = ms * 4): { (): void; cancel: () => void } {
+  let t: ReturnType<typeof setTimeout> | undefined;
+  let first: number | null = null;
+  const fire = () => {
+    first = null;
+    fn();
+  };
+  const d = () => {
+    const now = Date.now();
+    if (first === null) first = now;
+    clearTimeout(t);
+    t = setTimeout(fire, Math.max(0, Math.min(ms, first + maxMs - now)));
+  };
+  d.cancel = () => {
+    clearTimeout(t);
+    first = null;
+  };
+  return d;
 }

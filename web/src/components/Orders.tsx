@@ -1,9 +1,10 @@
-import { useState } from "react";
+import { useState, type MouseEvent } from "react";
 
-import { api, type Order } from "../api";
-import { actionsFor, clock, shortId, STATUS_NAMES, type Action } from "../logic";
+import type { Order } from "../api";
+import { clock, itemsOf, shortId, STATUS_NAMES } from "../logic";
 import { Countdown } from "./Countdown";
 import { ErrorMessage } from "./ErrorMessage";
+import { OrderActions } from "./OrderActions";
 import { StateText, StatusBadge } from "./StatusBadge";
 
 export type Filters = { userId: string; status: string };
@@ -18,32 +19,23 @@ type Props = {
   onNewest: () => void;
   paged: boolean;
   onChange: () => void;
-};
-
-const LABELS: Record<Action, string> = {
-  pay: "Pay now",
-  payLater: "Pay in",
-  fail: "Fail payment",
-  payLate: "Pay (late)",
-  refund: "Refund",
+  /** Seconds for "Pay in N s", as typed. */
+  delay: string;
+  onDelay: (d: string) => void;
+  /** The order whose details are open, if any. */
+  selected: string | null;
+  onOpen: (orderId: string) => void;
 };
 
 /** Orders newest first, live, with the actions that make sense in each state. */
 export function Orders(p: Props) {
-  const [delay, setDelay] = useState("5");
   const [error, setError] = useState<unknown>(null);
+  const delay = p.delay;
 
-  async function act(o: Order, a: Action) {
-    setError(null);
-    try {
-      if (a === "refund") await api.refund(o.orderId);
-      else if (a === "fail") await api.simulatePayment(o.orderId, "failed", 0);
-      else if (a === "payLater") await api.simulatePayment(o.orderId, "success", Math.round(Number(delay) * 1000));
-      else await api.simulatePayment(o.orderId, "success", 0);
-      p.onChange();
-    } catch (err) {
-      setError(err);
-    }
+  // A click anywhere on a row opens the order, except on its buttons and fields.
+  function rowClick(e: MouseEvent, o: Order) {
+    if ((e.target as Element).closest("button, a, input, select, textarea")) return;
+    p.onOpen(o.orderId);
   }
 
   return (
@@ -68,7 +60,7 @@ export function Orders(p: Props) {
           </label>
           <label>
             Pay in (s)
-            <input type="number" min={0} max={3600} value={delay} onChange={(e) => setDelay(e.target.value)} className="short" name="delay" />
+            <input type="number" min={0} max={3600} value={delay} onChange={(e) => p.onDelay(e.target.value)} className="short" name="delay" />
           </label>
         </div>
       </div>
@@ -91,14 +83,34 @@ export function Orders(p: Props) {
             </tr>
           </thead>
           <tbody>
-            {p.orders.map((o) => (
-              <tr key={o.orderId} data-order={o.orderId} data-status={o.orderStatus} data-refund={o.refundStatus}>
+            {p.orders.map((o) => {
+              const items = itemsOf(o);
+              const open = p.selected === o.orderId;
+              return (
+              <tr
+                key={o.orderId}
+                data-order={o.orderId}
+                data-status={o.orderStatus}
+                data-refund={o.refundStatus}
+                className={open ? "selected" : undefined}
+                onClick={(e) => rowClick(e, o)}
+              >
                 <td data-label="Order">
-                  <code title={o.orderId}>{shortId(o.orderId)}</code>
+                  <button
+                    type="button"
+                    className="order-link"
+                    title={`${o.orderId}: details and timeline`}
+                    aria-label={`Order ${shortId(o.orderId)}: details and timeline`}
+                    aria-expanded={open}
+                    aria-controls={open ? "order-detail" : undefined}
+                    onClick={() => p.onOpen(o.orderId)}
+                  >
+                    <code>{shortId(o.orderId)}</code>
+                  </button>
                 </td>
                 <td data-label="User">{o.userId}</td>
-                <td data-label="Product">{o.productId}</td>
-                <td data-label="Qty" className="num">{o.quantity}</td>
+                <td data-label="Product">{items.map((i) => i.productId).join(", ")}</td>
+                <td data-label="Qty" className="num">{items.reduce((n, i) => n + i.quantity, 0)}</td>
                 <td data-label="Status">
                   <StatusBadge code={o.orderStatus} />
                 </td>
@@ -112,16 +124,11 @@ export function Orders(p: Props) {
                 <td data-label="Created" title={o.createdAt}>{clock(o.createdAt)}</td>
                 <td data-label="Updated" title={o.updatedAt}>{clock(o.updatedAt)}</td>
                 <td data-label="Actions">
-                  <div className="actions">
-                  {actionsFor(o).map((a) => (
-                    <button key={a} type="button" onClick={() => act(o, a)} className={a === "fail" || a === "refund" ? "secondary" : ""}>
-                      {a === "payLater" ? `${LABELS[a]} ${delay || 0}s` : LABELS[a]}
-                    </button>
-                  ))}
-                  </div>
+                  <OrderActions order={o} delay={delay} onDone={p.onChange} onError={setError} />
                 </td>
               </tr>
-            ))}
+              );
+            })}
             {p.orders.length === 0 && (
               <tr>
                 <td colSpan={11} className="muted">No orders{p.filters.userId || p.filters.status ? " match these filters" : " yet"}.</td>
