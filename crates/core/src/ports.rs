@@ -6,6 +6,8 @@
 //! [`StoreError::Conflict`]; the service decides what it means.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -211,6 +213,55 @@ pub trait OrderStore: Send + Sync {
     /// # Errors
     /// `Backend` when it does not.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// One committed change of an order, as the live stream shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Where it sits in the store's commit order; later changes have larger positions.
+    pub position: u64,
+    pub event: OrderEvent,
+    /// The order as it was right after the event.
+    pub order: Order,
+}
+
+/// Which changes a reader of the feed wants.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeFilter {
+    pub order_id: Option<OrderId>,
+    pub user_id: Option<UserId>,
+}
+
+/// A future that resolves once; see [`ChangeFeed::next_commit`].
+pub type Wake = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Every committed order event in commit order, durable, for `GET /events`. A backend
+/// that cannot offer this honestly (gap-free, in order, resumable) does not implement it,
+/// and the API answers `501 not_supported`.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The position of the last committed change (0 when there is none): where a reader
+    /// that wants only what happens from now on starts.
+    ///
+    /// # Errors
+    /// `Backend`.
+    async fn head(&self) -> Result<u64, StoreError>;
+
+    /// Up to `limit` changes after `after` that match `filter`, in commit order. Positions
+    /// become visible in order: a reader never sees a change before an earlier one.
+    ///
+    /// # Errors
+    /// `Backend`.
+    async fn changes_after(
+        &self,
+        after: u64,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError>;
+
+    /// Resolves once a change is committed after this call (in-process wake-up, no
+    /// polling). Arm it before reading, so that a commit in between is not missed.
+    fn next_commit(&self) -> Wake;
 }
 
 /// A message as a queue hands it out. `receipt` identifies this delivery; use the latest

@@ -35,7 +35,9 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
+use orderflow_core::ports::ChangeFeed;
 use orderflow_core::service::OrderService;
+use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -56,6 +58,10 @@ pub struct AppState {
     /// The admin token, the webhook secret and the trusted origins.
     pub security: Security,
     pub metrics: Arc<metrics::Metrics>,
+    /// The live change feed (`GET /events`), where the backend has one.
+    pub changes: Option<Arc<dyn ChangeFeed>>,
+    /// Turns true when the server begins to shut down: live streams end then.
+    pub closing: watch::Receiver<bool>,
 }
 
 /// The whole API.
@@ -66,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::payments::routes())
         .merge(routes::refunds::routes())
         .merge(routes::health::routes())
+        .merge(routes::events::routes())
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
         .merge(ui::routes())

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
-use crate::routes::{health, inventory, orders, payments, refunds};
+use crate::routes::{events, health, inventory, orders, payments, refunds};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,6 +34,7 @@ use crate::routes::{health, inventory, orders, payments, refunds};
         orders::status,
         orders::events,
         orders::list,
+        events::stream,
         inventory::set_stock,
         inventory::show,
         inventory::list,

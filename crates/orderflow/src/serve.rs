@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_core::clock::SystemClock;
-use orderflow_core::ports::Clock;
+use orderflow_core::ports::{ChangeFeed, Clock};
 use orderflow_core::service::{Gateways, OrderService, Settings};
 use orderflow_http::metrics::{Metrics, StoreCounters};
 use orderflow_http::security::Origins;
@@ -135,6 +135,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             ]
         }) as StoreCounters
     });
+    // Live streams end when shutdown begins, not at the deadline.
+    let (closing_tx, closing) = watch::channel(false);
     let state = AppState {
         service,
         security: Security {
@@ -143,6 +145,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             origins: Arc::new(origins),
         },
         metrics: Arc::new(Metrics::new(store_counters)),
+        changes: opened
+            .embedded
+            .clone()
+            .map(|store| store as Arc<dyn ChangeFeed>),
+        closing,
     };
     // Scripts and tests wait for this line: the server accepts connections from here on.
     println!("orderflow listening on http://{addr}");
@@ -150,7 +157,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         listener,
         orderflow_http::router(state),
         args.max_connections,
-        shutdown_signal(),
+        async move {
+            shutdown_signal().await;
+            let _ = closing_tx.send(true);
+        },
         args.shutdown_timeout,
     )
     .await

@@ -4,7 +4,7 @@ use orderflow_core::domain::{
     EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
     Quantity, RefundStatus, Timestamp,
 };
-use orderflow_core::ports::StoreError;
+use orderflow_core::ports::{Change, StoreError};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -54,22 +54,59 @@ pub(crate) const EVENT_COLUMNS: &str =
 
 /// An `order_events` row selected as [`EVENT_COLUMNS`].
 pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<OrderEvent> {
-    let order_id: String = row.get(0)?;
-    let kind: String = row.get(3)?;
-    let payment: String = row.get(5)?;
-    let refund: String = row.get(6)?;
+    event_at(row, 0)
+}
+
+/// The [`EVENT_COLUMNS`] of a row, starting at column `at`.
+fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
+    let order_id: String = row.get(at)?;
+    let kind: String = row.get(at + 3)?;
+    let payment: String = row.get(at + 5)?;
+    let refund: String = row.get(at + 6)?;
     Ok(OrderEvent {
-        order_id: OrderId::parse(&order_id).map_err(|_| corrupt(0, "orderId"))?,
-        seq: row.get(1)?,
-        at: Timestamp::from_millis(row.get(2)?),
-        kind: EventType::parse(&kind).ok_or_else(|| corrupt(3, "event type"))?,
+        order_id: OrderId::parse(&order_id).map_err(|_| corrupt(at, "orderId"))?,
+        seq: row.get(at + 1)?,
+        at: Timestamp::from_millis(row.get(at + 2)?),
+        kind: EventType::parse(&kind).ok_or_else(|| corrupt(at + 3, "event type"))?,
         state: OrderState {
-            status: OrderStatus::from_code(row.get(4)?).ok_or_else(|| corrupt(4, "status"))?,
-            payment: PaymentStatus::parse(&payment).ok_or_else(|| corrupt(5, "paymentStatus"))?,
-            refund: RefundStatus::parse(&refund).ok_or_else(|| corrupt(6, "refundStatus"))?,
+            status: OrderStatus::from_code(row.get(at + 4)?)
+                .ok_or_else(|| corrupt(at + 4, "status"))?,
+            payment: PaymentStatus::parse(&payment)
+                .ok_or_else(|| corrupt(at + 5, "paymentStatus"))?,
+            refund: RefundStatus::parse(&refund).ok_or_else(|| corrupt(at + 6, "refundStatus"))?,
         },
-        payment_time: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
-        payment_id: row.get(8)?,
+        payment_time: row
+            .get::<_, Option<i64>>(at + 7)?
+            .map(Timestamp::from_millis),
+        payment_id: row.get(at + 8)?,
+    })
+}
+
+/// A row of the live stream's query: an event (columns 1-9, as [`EVENT_COLUMNS`]) after
+/// its position (column 0), then the order's fixed fields; the order is rebuilt as it was
+/// right after the event.
+pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
+    let position: i64 = row.get(0)?;
+    let event = event_at(row, 1)?;
+    let order = Order {
+        id: event.order_id,
+        user_id: Id::parse("userId", row.get::<_, String>(10)?)
+            .map_err(|_| corrupt(10, "userId"))?,
+        product_id: Id::parse("productId", row.get::<_, String>(11)?)
+            .map_err(|_| corrupt(11, "productId"))?,
+        quantity: Quantity::new(row.get(12)?).map_err(|_| corrupt(12, "quantity"))?,
+        state: event.state,
+        payment_time: event.payment_time,
+        payment_id: event.payment_id.clone(),
+        created_at: Timestamp::from_millis(row.get(13)?),
+        updated_at: event.at,
+        expires_at: Timestamp::from_millis(row.get(14)?),
+        events: event.seq,
+    };
+    Ok(Change {
+        position: u64::try_from(position).map_err(|_| corrupt(0, "position"))?,
+        event,
+        order,
     })
 }
 

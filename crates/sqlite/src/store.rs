@@ -13,15 +13,17 @@ use orderflow_core::domain::{
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
-    Clock, NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError,
+    Change, ChangeFeed, ChangeFilter, Clock, NewOrder, OrderPage, OrderQuery, OrderStore, Placed,
+    StoreError, Wake,
 };
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
+use tokio::sync::watch;
 
 use crate::queue::{
     ORDERS_QUEUE, QueueSettings, REFUNDS_QUEUE, SqliteQueue, Wakers, insert_message,
 };
 use crate::reader::Readers;
-use crate::rows::{EVENT_COLUMNS, ORDER_COLUMNS, event_from_row, insert_event};
+use crate::rows::{EVENT_COLUMNS, ORDER_COLUMNS, change_from_row, event_from_row, insert_event};
 use crate::rows::{get_order, get_product, order_from_row, product_from_row};
 use crate::writer::{Writer, exec};
 use crate::{DB_FILE, db, schema};
@@ -33,6 +35,9 @@ pub struct SqliteStore {
     readers: Readers,
     wakers: Wakers,
     path: PathBuf,
+    /// Bumped after each commit that wrote order events: wakes the live streams
+    /// ([`ChangeFeed::next_commit`]) without any polling.
+    commits: Arc<watch::Sender<u64>>,
 }
 
 impl SqliteStore {
@@ -54,7 +59,13 @@ impl SqliteStore {
             readers: Readers::new(path.clone()),
             wakers: Wakers::default(),
             path,
+            commits: Arc::new(watch::Sender::new(0)),
         })
+    }
+
+    /// Tell the live streams that events were committed.
+    fn committed(&self) {
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The queue `name` in this database, sharing its writer (so that transitions write
@@ -139,6 +150,65 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+#[async_trait]
+impl ChangeFeed for SqliteStore {
+    async fn head(&self) -> Result<u64, StoreError> {
+        self.readers
+            .read(|conn| {
+                conn.prepare_cached("SELECT COALESCE(MAX(position), 0) FROM order_events")
+                    .and_then(|mut st| st.query_row([], |r| r.get::<_, i64>(0)))
+                    .map(|p| p.max(0) as u64)
+                    .map_err(db)
+            })
+            .await
+    }
+
+    async fn changes_after(
+        &self,
+        after: u64,
+        filter: &ChangeFilter,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let order_id = filter.order_id.map(|id| id.to_string());
+        let user_id = filter.user_id.as_ref().map(|u| u.as_str().to_owned());
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        self.readers
+            .read(move |conn| {
+                // One statement for every filter: a NULL parameter matches everything.
+                conn.prepare_cached(
+                    "SELECT e.position, e.order_id, e.seq, e.at, e.type, e.status,
+                         e.payment_status, e.refund_status, e.payment_time, e.payment_id,
+                         o.user_id, o.product_id, o.quantity, o.created_at, o.expires_at
+                     FROM order_events e JOIN orders o ON o.order_id = e.order_id
+                     WHERE e.position > ?1
+                         AND (?2 IS NULL OR e.order_id = ?2)
+                         AND (?3 IS NULL OR o.user_id = ?3)
+                     ORDER BY e.position LIMIT ?4",
+                )
+                .and_then(|mut st| {
+                    st.query_map(
+                        params![after, order_id, user_id, limit as i64],
+                        change_from_row,
+                    )?
+                    .collect()
+                })
+                .map_err(db)
+            })
+            .await
+    }
+
+    fn next_commit(&self) -> Wake {
+        let mut rx = self.commits.subscribe();
+        rx.mark_unchanged();
+        Box::pin(async move {
+            // The sender lives as long as the store; if it is gone, nothing will change.
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
+    }
 }
 
 /// The embedded queue that serves a topic.
@@ -394,7 +464,11 @@ fn list(conn: &Connection, q: &OrderQuery, after: Option<i64>) -> Result<OrderPa
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError> {
-        self.writer.write(move |conn| place(conn, &new)).await
+        let placed = self.writer.write(move |conn| place(conn, &new)).await?;
+        if matches!(placed, Placed::Created(_)) {
+            self.committed();
+        }
+        Ok(placed)
     }
 
     async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
@@ -428,6 +502,7 @@ impl OrderStore for SqliteStore {
         let topics: Vec<Topic> = t.messages().collect();
         let t = t.clone();
         self.writer.write(move |conn| apply(conn, &t)).await?;
+        self.committed();
         for topic in topics {
             self.wakers.wake(queue_of(topic));
         }
@@ -457,6 +532,9 @@ impl OrderStore for SqliteStore {
                 return (0..n).map(|_| Err(same_kind(&e))).collect();
             }
         };
+        if results.iter().any(Result::is_ok) {
+            self.committed();
+        }
         for topic in topics {
             self.wakers.wake(queue_of(topic));
         }

@@ -1,6 +1,7 @@
 //! Handlers, one module per resource. Each parses its input into domain values (answering
 //! `400` for anything outside the contract), calls one use case, and shapes the answer.
 
+pub mod events;
 pub mod health;
 pub mod inventory;
 pub mod orders;

@@ -30,6 +30,9 @@ async fn main() -> Result<(), lambda_http::Error> {
             origins: Arc::new(origins),
         },
         metrics: Arc::new(Metrics::new(None)),
+        // Behind API Gateway a response is buffered whole: no live stream (501).
+        changes: None,
+        closing: tokio::sync::watch::channel(false).1,
     };
     lambda_http::run(orderflow_http::router(state)).await
 }

@@ -5,6 +5,7 @@ mod helpers;
 
 mod bench;
 mod config;
+mod events;
 mod faults;
 mod flash_sale;
 mod inventory;
