@@ -161,7 +161,11 @@ test("setting stock asks for the admin token when the server needs one", async (
   const alert = form.locator("..").getByRole("alert");
   await alert.waitFor();
   assert.match(await alert.textContent(), /admin token/);
+  // Without the token the stream of changes is refused (401): the page polls.
+  await page.getByRole("status", { name: "Updates: Polling" }).waitFor();
   await page.getByLabel("Admin token").fill("s3cret");
+  // With it, the stream opens: fetch() sends the token, which EventSource could not.
+  await page.getByRole("status", { name: "Updates: Live" }).waitFor({ timeout: 10_000 });
   await form.getByRole("button", { name: "Set stock" }).click();
   await page.locator('tr[data-product="tea"] .stock', { hasText: "12" }).waitFor();
   await page.screenshot({ path: join(SHOTS, "8-stock-set.png"), fullPage: true });
@@ -207,7 +211,9 @@ test("the timeline of a paid order shows placed → paid → processing → comp
   await page.evaluate(() => {
     window.__sameDocument = "still here";
   });
-  // While live, the page does not poll: count what it asks for while nothing happens.
+  // While live, the page does not poll: once the placing has settled (its event refreshes
+  // the list once), count what the page asks for while nothing happens.
+  await page.waitForTimeout(1000);
   const asked = [];
   const onRequest = (r) => asked.push(new URL(r.url()).pathname);
   page.on("request", onRequest);
@@ -227,8 +233,8 @@ test("the timeline of a paid order shows placed → paid → processing → comp
   assert.match(await timeline.locator('li[data-type="paid"]').textContent(), /payment webhook\s*webhook/);
   assert.match(await detail.locator(".facts .status").textContent(), /completed/);
   // The list and the stock counters followed the same events.
-  assert.equal(await row.getAttribute("data-status"), "3");
-  await page.locator('tr[data-product="coffee-beans"] .locked', { hasText: /^0$/ }).waitFor();
+  await page.locator(`tr[data-order="${orderId}"][data-status="3"]`).waitFor({ timeout: 2000 });
+  await page.locator('tr[data-product="coffee-beans"] .locked', { hasText: /^0$/ }).waitFor({ timeout: 2000 });
   assert.equal(await page.evaluate(() => window.__sameDocument), "still here", "the page did not reload");
   assert.equal(await page.getByRole("status", { name: "Updates: Live" }).count(), 1);
   await page.screenshot({ path: join(SHOTS, "10-timeline.png"), fullPage: true });

@@ -8,12 +8,12 @@ import { Orders, type Filters } from "./components/Orders";
 import { PlaceOrder } from "./components/PlaceOrder";
 import { Products } from "./components/Products";
 import { openLive, type LiveMode, type OrderChange } from "./live";
-import { debounce } from "./logic";
+import { throttle } from "./logic";
 
 /** How often the page asks the server what changed when it has no live stream. */
 const POLL_MS = 1000;
-/** A burst of live changes refreshes the page's lists once, this long after the last one. */
-const LIVE_REFRESH_MS = 200;
+/** Live changes refresh the page's lists at once, then at most this often during a burst. */
+const LIVE_REFRESH_MS = 250;
 const TOKEN_KEY = "orderflow.adminToken";
 
 /** `#order/<id>`: the order whose details are open, so that they can be linked and go back. */
@@ -74,9 +74,11 @@ export function App() {
     return () => clearInterval(poll);
   }, [refresh, mode]);
 
-  // Live changes. The order on the page is replaced at once by the event's; a burst of
-  // events then refreshes the current page and the products once (new orders, filters,
-  // stock counters all follow from it).
+  // Live changes: each burst of events refetches the current page of orders and the
+  // products together (at once, then at most every LIVE_REFRESH_MS), rather than patching
+  // the row from the event: the page's membership (new orders, filters) and the stock
+  // counters must come from the server anyway, and a row patched ahead of the counters
+  // beside it would show, say, a timed-out order whose stock is not back yet.
   const refreshRef = useRef(refresh);
   refreshRef.current = refresh;
   const listeners = useRef(new Set<(c: OrderChange) => void>());
@@ -87,21 +89,18 @@ export function App() {
     };
   }, []);
   useEffect(() => {
-    const later = debounce(() => refreshRef.current(), LIVE_REFRESH_MS, 1000);
+    const soon = throttle(() => refreshRef.current(), LIVE_REFRESH_MS);
     const close = openLive({
       token: streamToken,
       onMode: setMode,
       onChange: (c) => {
-        setOrders((os) =>
-          os.map((o) => (o.orderId === c.order.orderId && o.updatedAt <= c.order.updatedAt ? c.order : o)),
-        );
-        later();
+        soon();
         listeners.current.forEach((fn) => fn(c));
       },
     });
     return () => {
       close();
-      later.cancel();
+      soon.cancel();
     };
   }, [streamToken]);
 

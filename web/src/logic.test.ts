@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 
 import type { Order } from "./api";
-import { actionsFor, debounce, eventLabel, formatRemaining, itemsOf, shortId, sourceLabel } from "./logic";
+import { actionsFor, eventLabel, formatRemaining, itemsOf, shortId, sourceLabel, throttle } from "./logic";
 
 function order(o: Partial<Order>): Order {
   return {
@@ -79,29 +79,38 @@ describe("itemsOf", () => {
   });
 });
 
-describe("debounce", () => {
-  it("calls once after a burst, and at least every maxMs while calls keep coming", () => {
+describe("throttle", () => {
+  it("calls at once, folds a burst into one more call at the end, and at most once per window", () => {
     vi.useFakeTimers();
     try {
       let n = 0;
-      const d = debounce(() => n++, 100, 300);
-      d();
-      d();
-      vi.advanceTimersByTime(99);
-      expect(n).toBe(0);
-      vi.advanceTimersByTime(1);
+      const th = throttle(() => n++, 100);
+      th();
       expect(n).toBe(1);
-      for (let i = 0; i < 10; i++) {
-        d();
-        vi.advanceTimersByTime(50);
+      th();
+      th();
+      vi.advanceTimersByTime(99);
+      expect(n).toBe(1);
+      vi.advanceTimersByTime(1);
+      expect(n).toBe(2);
+      // A steady stream of calls: one per window.
+      for (let i = 0; i < 20; i++) {
+        th();
+        vi.advanceTimersByTime(25);
       }
-      expect(n).toBe(2); // fired once at 300 ms into the burst
-      vi.advanceTimersByTime(100);
-      expect(n).toBe(3);
-      d();
-      d.cancel();
+      // Calls from 100 to 575 ms: one at the end of each window (200, 300, 400, 500, 600).
+      expect(n).toBe(7);
+      vi.advanceTimersByTime(200);
+      expect(n).toBe(7);
+      // Quiet again: the next call runs at once.
+      th();
+      expect(n).toBe(8);
+      th();
+      th.cancel();
       vi.advanceTimersByTime(1000);
-      expect(n).toBe(3);
+      expect(n).toBe(8);
+      th();
+      expect(n).toBe(9);
     } finally {
       vi.useRealTimers();
     }

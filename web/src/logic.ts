@@ -91,26 +91,35 @@ export function itemsOf(o: Order): OrderItem[] {
 }
 
 /**
- * Calls `fn` once, `ms` after the last of a burst of calls, and at least every `maxMs` while
- * calls keep coming (a busy shop must not hold the refresh back forever); `cancel` drops a
- * pending call.
+ * Calls `fn` at once on the first call, then at most once per `ms`: calls within that time
+ * are folded into one more call at its end. A burst of changes thus shows its first at once
+ * and its last within `ms`, whatever its length. `cancel` drops a pending call.
  */
-export function debounce(fn: () => void, ms: number, maxMs = ms * 4): { (): void; cancel: () => void } {
+export function throttle(fn: () => void, ms: number): { (): void; cancel: () => void } {
   let t: ReturnType<typeof setTimeout> | undefined;
-  let first: number | null = null;
-  const fire = () => {
-    first = null;
+  let pending = false;
+  const window = () => {
+    t = setTimeout(() => {
+      t = undefined;
+      if (pending) {
+        pending = false;
+        fn();
+        window();
+      }
+    }, ms);
+  };
+  const th = () => {
+    if (t !== undefined) {
+      pending = true;
+      return;
+    }
     fn();
+    window();
   };
-  const d = () => {
-    const now = Date.now();
-    if (first === null) first = now;
+  th.cancel = () => {
     clearTimeout(t);
-    t = setTimeout(fire, Math.max(0, Math.min(ms, first + maxMs - now)));
+    t = undefined;
+    pending = false;
   };
-  d.cancel = () => {
-    clearTimeout(t);
-    first = null;
-  };
-  return d;
+  return th;
 }

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 
 import { api, type Order, type OrderEvent } from "../api";
 import type { LiveMode, OrderChange } from "../live";
-import { clock, debounce, itemsOf, shortId } from "../logic";
+import { clock, itemsOf, shortId, throttle } from "../logic";
 import { Countdown } from "./Countdown";
 import { ErrorMessage } from "./ErrorMessage";
 import { OrderActions } from "./OrderActions";
@@ -23,8 +23,7 @@ type Props = {
 
 /**
  * One order in full and its history (`GET /order/{id}/events`, open). Live: each change of
- * this order on the page's stream updates the order at once and fetches the history again;
- * without a stream it polls.
+ * this order on the page's stream fetches both again; without a stream it polls.
  */
 export function OrderDetail(p: Props) {
   const { orderId, mode, subscribe, pollMs } = p;
@@ -63,12 +62,12 @@ export function OrderDetail(p: Props) {
     return () => clearInterval(poll);
   }, [load, mode, pollMs]);
 
+  // Each change of this order fetches the order and its history again, together, so that
+  // the facts and the timeline never disagree.
   useEffect(() => {
-    const reload = debounce(load, 80, 400);
+    const reload = throttle(load, 150);
     const off = subscribe((c) => {
-      if (c.order.orderId !== orderId) return;
-      setOrder((cur) => (cur && cur.updatedAt > c.order.updatedAt ? cur : c.order));
-      reload();
+      if (c.order.orderId === orderId) reload();
     });
     return () => {
       off();
