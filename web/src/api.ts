@@ -54,10 +54,6 @@ export function setAdminToken(token: string) {
   adminToken = token.trim();
 }
 
-export function getAdminToken(): string {
-  return adminToken;
-}
-
 async function call<T>(method: string, path: string, body?: unknown, admin = false): Promise<T> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers["content-type"] = "application/json";
