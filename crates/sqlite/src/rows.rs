@@ -82,6 +82,11 @@ fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
     })
 }
 
+/// The columns [`change_from_row`] reads, for `order_events e JOIN orders o`.
+pub(crate) const CHANGE_COLUMNS: &str = "e.position, e.order_id, e.seq, e.at, e.type, e.status, \
+     e.payment_status, e.refund_status, e.payment_time, e.payment_id, \
+     o.user_id, o.product_id, o.quantity, o.created_at, o.expires_at";
+
 /// A row of the live stream's query: an event (columns 1-9, as [`EVENT_COLUMNS`]) after
 /// its position (column 0), then the order's fixed fields; the order is rebuilt as it was
 /// right after the event.

@@ -31,8 +31,8 @@ use crate::{DB_FILE, db, schema};
 /// Orders, inventory and idempotency keys in `<data dir>/orderflow.db`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: Writer,
-    readers: Readers,
+    pub(crate) writer: Writer,
+    pub(crate) readers: Readers,
     wakers: Wakers,
     path: PathBuf,
     /// Bumped after each commit that wrote order events: wakes the live streams
@@ -63,9 +63,14 @@ impl SqliteStore {
         })
     }
 
-    /// Tell the live streams that events were committed.
+    /// Tell the live streams (and the notifier) that events were committed.
     fn committed(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wake the notifier: a parked notification is due again.
+    pub(crate) fn wake_notifier(&self) {
+        self.committed();
     }
 
     /// The queue `name` in this database, sharing its writer (so that transitions write

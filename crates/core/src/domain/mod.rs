@@ -3,6 +3,7 @@
 pub mod events;
 pub mod ids;
 pub mod lifecycle;
+pub mod notify;
 pub mod order;
 pub mod time;
 
