@@ -91,6 +91,7 @@ pub struct RetryAnswer {
             example = "1b4e28ba-2fa1-11d2-883f-0016d3cca427:2")),
     responses(
         (status = 202, description = "Sent again from now on, with a fresh 24 hours of retries", body = RetryAnswer),
+        (status = 400, description = "invalid_request: the path could not be read", body = ErrorBody),
         (status = 401, description = "unauthorized: the admin token is configured and missing or wrong", body = ErrorBody),
         (status = 403, description = "forbidden: a cross-origin write", body = ErrorBody),
         (status = 404, description = "not_found: no failed notification has this id", body = ErrorBody),
