@@ -19,6 +19,7 @@
 //! the port's `Conflict`, and a cancelled place-order transaction is told apart by its
 //! cancellation reasons.
 
+use orderflow_core::domain::UserId;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -32,7 +33,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Transition};
 use orderflow_core::domain::{
-    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    EventType, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
     ProductId, Quantity, RefundStatus, StockCount, Timestamp,
 };
 use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
@@ -189,9 +190,8 @@ impl OrderItem {
     fn into_order(self) -> Result<Order, StoreError> {
         Ok(Order {
             id: OrderId::parse(&self.order_id).map_err(|_| corrupt("orderId"))?,
-            user_id: Id::parse("userId", self.user_id).map_err(|_| corrupt("userId"))?,
-            product_id: Id::parse("productId", self.product_id)
-                .map_err(|_| corrupt("productId"))?,
+            user_id: UserId::parse(self.user_id).map_err(|_| corrupt("userId"))?,
+            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
             quantity: Quantity::new(self.quantity).map_err(|_| corrupt("quantity"))?,
             state: OrderState {
                 status: OrderStatus::from_code(self.order_status)
@@ -214,8 +214,7 @@ impl OrderItem {
 impl ProductItem {
     fn into_product(self) -> Result<Product, StoreError> {
         Ok(Product {
-            product_id: Id::parse("productId", self.product_id)
-                .map_err(|_| corrupt("productId"))?,
+            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
             stock_count: self.stock_count,
             locked_count: self.locked_count,
         })
@@ -849,7 +848,7 @@ impl OrderStore for DynamoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.get_product(&Id::parse("productId", "healthz").map_err(backend)?)
+        self.get_product(&ProductId::parse("healthz").map_err(backend)?)
             .await
             .map(|_| ())
     }

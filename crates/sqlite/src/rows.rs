@@ -1,7 +1,9 @@
 //! SQL rows to domain values. Every query that returns orders selects [`ORDER_COLUMNS`].
 
+use orderflow_core::domain::ProductId;
+use orderflow_core::domain::UserId;
 use orderflow_core::domain::{
-    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    EventType, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
     Quantity, RefundStatus, Timestamp,
 };
 use orderflow_core::ports::{Change, StoreError};
@@ -30,8 +32,8 @@ pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
     let refund: String = row.get(9)?;
     let order = Order {
         id: OrderId::parse(&order_id).map_err(|_| corrupt(1, "orderId"))?,
-        user_id: Id::parse("userId", row.get::<_, String>(2)?).map_err(|_| corrupt(2, "userId"))?,
-        product_id: Id::parse("productId", row.get::<_, String>(3)?)
+        user_id: UserId::parse(row.get::<_, String>(2)?).map_err(|_| corrupt(2, "userId"))?,
+        product_id: ProductId::parse(row.get::<_, String>(3)?)
             .map_err(|_| corrupt(3, "productId"))?,
         quantity: Quantity::new(row.get(4)?).map_err(|_| corrupt(4, "quantity"))?,
         state: OrderState {
@@ -95,9 +97,8 @@ pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
     let event = event_at(row, 1)?;
     let order = Order {
         id: event.order_id,
-        user_id: Id::parse("userId", row.get::<_, String>(10)?)
-            .map_err(|_| corrupt(10, "userId"))?,
-        product_id: Id::parse("productId", row.get::<_, String>(11)?)
+        user_id: UserId::parse(row.get::<_, String>(10)?).map_err(|_| corrupt(10, "userId"))?,
+        product_id: ProductId::parse(row.get::<_, String>(11)?)
             .map_err(|_| corrupt(11, "productId"))?,
         quantity: Quantity::new(row.get(12)?).map_err(|_| corrupt(12, "quantity"))?,
         state: event.state,
@@ -141,7 +142,7 @@ pub(crate) fn insert_event(conn: &Connection, e: &OrderEvent) -> Result<(), Stor
 
 pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     Ok(Product {
-        product_id: Id::parse("productId", row.get::<_, String>(0)?)
+        product_id: ProductId::parse(row.get::<_, String>(0)?)
             .map_err(|_| corrupt(0, "productId"))?,
         stock_count: row.get(1)?,
         locked_count: row.get(2)?,
