@@ -640,7 +640,7 @@ mod tests {
     use std::time::Duration;
 
     use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-    use orderflow_core::domain::{Id, OrderState, Quantity};
+    use orderflow_core::domain::{OrderState, Quantity, UserId};
 
     use super::*;
 
@@ -649,8 +649,8 @@ mod tests {
         NewOrder {
             order: Order {
                 id: OrderId::new_random(),
-                user_id: Id::parse("userId", "u").unwrap(),
-                product_id: Id::parse("productId", product).unwrap(),
+                user_id: UserId::parse("u").unwrap(),
+                product_id: ProductId::parse(product).unwrap(),
                 quantity: Quantity::new(q).unwrap(),
                 state: OrderState::PLACED,
                 payment_time: None,
@@ -668,14 +668,14 @@ mod tests {
     async fn one_batch_gives_each_command_its_own_answer() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let p = Id::parse("productId", "p").unwrap();
+        let p = ProductId::parse("p").unwrap();
         store
             .put_product(&p, StockCount::new(2).unwrap())
             .await
             .unwrap();
         // The order the two racing transitions are about, on a product of its own, so
         // that releasing it does not change what the placements find.
-        let h = Id::parse("productId", "h").unwrap();
+        let h = ProductId::parse("h").unwrap();
         store
             .put_product(&h, StockCount::new(1).unwrap())
             .await

@@ -2,6 +2,8 @@
 //! retries with backoff, one event of an order at a time in `seq` order, parking after 24
 //! hours, and sending a parked notification again.
 
+use orderflow_core::domain::ProductId;
+use orderflow_core::domain::UserId;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use axum::routing::post;
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
 use orderflow_core::domain::notify::RETRY_FOR;
-use orderflow_core::domain::{Id, Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
+use orderflow_core::domain::{Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
 use orderflow_core::ports::{Clock, NewOrder, OrderStore, Outbox};
 use orderflow_core::signature;
 use orderflow_sqlite::SqliteStore;
@@ -84,7 +86,7 @@ async fn world() -> World {
     assert_eq!(notifier.run_once().await.unwrap(), Round::default());
     store
         .put_product(
-            &Id::parse("productId", "p").unwrap(),
+            &ProductId::parse("p").unwrap(),
             StockCount::new(10).unwrap(),
         )
         .await
@@ -103,8 +105,8 @@ impl World {
         let now = self.clock.now();
         let order = Order {
             id: OrderId::new_random(),
-            user_id: Id::parse("userId", "u").unwrap(),
-            product_id: Id::parse("productId", "p").unwrap(),
+            user_id: UserId::parse("u").unwrap(),
+            product_id: ProductId::parse("p").unwrap(),
             quantity: Quantity::new(1).unwrap(),
             state: OrderState::PLACED,
             payment_time: None,
