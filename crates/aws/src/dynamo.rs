@@ -32,10 +32,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Transition};
 use orderflow_core::domain::{
-    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
-    ProductId, Quantity, RefundStatus, StockCount, Timestamp,
+    Order, OrderEvent, OrderId, Product, ProductId, StockCount, Timestamp,
 };
 use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
+use orderflow_core::stored::{StoredEvent, StoredOrder};
 use serde::{Deserialize, Serialize};
 
 use crate::{AwsNames, backend};
@@ -53,24 +53,13 @@ pub const PAID_WAITING: &str = "paidWaiting";
 /// The inventory's index of every product by id (one partition: the catalogue is small).
 pub const CATALOGUE: &str = "catalogue";
 
-/// An order as stored.
+/// An order as stored: the fields every backend stores ([`StoredOrder`], flattened into
+/// the item), plus what only DynamoDB needs (index keys) and the history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OrderItem {
-    order_id: String,
-    user_id: String,
-    product_id: String,
-    quantity: i64,
-    order_status: i64,
-    payment_status: String,
-    refund_status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    payment_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    payment_id: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    expires_at: i64,
+    #[serde(flatten)]
+    order: StoredOrder,
     /// Newest-first order of listings: creation time, then acceptance order.
     sort_key: String,
     /// The same for every order: the partition of the `all` index.
@@ -81,63 +70,9 @@ struct OrderItem {
     /// Present only while the order is paid and waiting for the consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     paid_shard: Option<String>,
-    /// How many events `history` holds (absent on orders stored before histories: 0).
-    #[serde(default)]
-    events: u32,
     /// The order's history, oldest first.
     #[serde(default)]
-    history: Vec<EventItem>,
-}
-
-/// One entry of an order's `history`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EventItem {
-    seq: u32,
-    at: i64,
-    #[serde(rename = "type")]
-    kind: String,
-    order_status: i64,
-    payment_status: String,
-    refund_status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    payment_time: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    payment_id: Option<String>,
-}
-
-impl EventItem {
-    fn from_event(e: &OrderEvent) -> Self {
-        Self {
-            seq: e.seq,
-            at: e.at.as_millis(),
-            kind: e.kind.name().into(),
-            order_status: i64::from(e.state.status.code()),
-            payment_status: e.state.payment.name().into(),
-            refund_status: e.state.refund.name().into(),
-            payment_time: e.payment_time.map(Timestamp::as_millis),
-            payment_id: e.payment_id.clone(),
-        }
-    }
-
-    fn into_event(self, order_id: OrderId) -> Result<OrderEvent, StoreError> {
-        Ok(OrderEvent {
-            order_id,
-            seq: self.seq,
-            at: Timestamp::from_millis(self.at),
-            kind: EventType::parse(&self.kind).ok_or_else(|| corrupt("event type"))?,
-            state: OrderState {
-                status: OrderStatus::from_code(self.order_status)
-                    .ok_or_else(|| corrupt("event orderStatus"))?,
-                payment: PaymentStatus::parse(&self.payment_status)
-                    .ok_or_else(|| corrupt("event paymentStatus"))?,
-                refund: RefundStatus::parse(&self.refund_status)
-                    .ok_or_else(|| corrupt("event refundStatus"))?,
-            },
-            payment_time: self.payment_time.map(Timestamp::from_millis),
-            payment_id: self.payment_id,
-        })
-    }
+    history: Vec<StoredEvent>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,57 +100,24 @@ fn corrupt(what: &str) -> StoreError {
 impl OrderItem {
     fn from_order(o: &Order, seq: u64) -> Self {
         Self {
-            order_id: o.id.to_string(),
-            user_id: o.user_id.to_string(),
-            product_id: o.product_id.to_string(),
-            quantity: o.quantity.get(),
-            order_status: i64::from(o.state.status.code()),
-            payment_status: o.state.payment.name().into(),
-            refund_status: o.state.refund.name().into(),
-            payment_time: o.payment_time.map(Timestamp::as_millis),
-            payment_id: o.payment_id.clone(),
-            created_at: o.created_at.as_millis(),
-            updated_at: o.updated_at.as_millis(),
-            expires_at: o.expires_at.as_millis(),
+            order: StoredOrder::from_order(o),
             sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
             all: "o".into(),
             unpaid_shard: o.state.awaits_payment().then(|| shard_of(o.id)),
             paid_shard: o.state.awaits_processing().then(|| shard_of(o.id)),
-            events: o.events,
-            history: vec![EventItem::from_event(&o.placed_event())],
+            history: vec![StoredEvent::from_event(&o.placed_event())],
         }
     }
 
     fn into_order(self) -> Result<Order, StoreError> {
-        Ok(Order {
-            id: OrderId::parse(&self.order_id).map_err(|_| corrupt("orderId"))?,
-            user_id: Id::parse("userId", self.user_id).map_err(|_| corrupt("userId"))?,
-            product_id: Id::parse("productId", self.product_id)
-                .map_err(|_| corrupt("productId"))?,
-            quantity: Quantity::new(self.quantity).map_err(|_| corrupt("quantity"))?,
-            state: OrderState {
-                status: OrderStatus::from_code(self.order_status)
-                    .ok_or_else(|| corrupt("orderStatus"))?,
-                payment: PaymentStatus::parse(&self.payment_status)
-                    .ok_or_else(|| corrupt("paymentStatus"))?,
-                refund: RefundStatus::parse(&self.refund_status)
-                    .ok_or_else(|| corrupt("refundStatus"))?,
-            },
-            payment_time: self.payment_time.map(Timestamp::from_millis),
-            payment_id: self.payment_id,
-            created_at: Timestamp::from_millis(self.created_at),
-            updated_at: Timestamp::from_millis(self.updated_at),
-            expires_at: Timestamp::from_millis(self.expires_at),
-            events: self.events,
-        })
+        self.order.into_order()
     }
 }
 
 impl ProductItem {
     fn into_product(self) -> Result<Product, StoreError> {
         Ok(Product {
-            product_id: Id::parse("productId", self.product_id)
-                .map_err(|_| corrupt("productId"))?,
+            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
             stock_count: self.stock_count,
             locked_count: self.locked_count,
         })
@@ -349,7 +251,7 @@ impl DynamoStore {
         values.insert(":none".into(), AttributeValue::L(Vec::new()));
         values.insert(
             ":event".into(),
-            serde_dynamo::to_attribute_value(vec![EventItem::from_event(&t.history_event())])
+            serde_dynamo::to_attribute_value(vec![StoredEvent::from_event(&t.history_event())])
                 .map_err(backend)?,
         );
         // Entering "paid, waiting for the consumer" enters the re-send index.
@@ -461,7 +363,7 @@ impl DynamoStore {
 fn encode_cursor(index: &str, last: &OrderItem) -> String {
     let c = Cursor {
         i: index.into(),
-        o: last.order_id.clone(),
+        o: last.order.order_id.clone(),
         s: last.sort_key.clone(),
     };
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("strings serialise"))
@@ -634,7 +536,7 @@ impl OrderStore for DynamoStore {
         #[derive(Deserialize)]
         struct History {
             #[serde(default)]
-            history: Vec<EventItem>,
+            history: Vec<StoredEvent>,
         }
         let Some(item) = out.item else {
             return Ok(Vec::new());
@@ -849,7 +751,7 @@ impl OrderStore for DynamoStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.get_product(&Id::parse("productId", "healthz").map_err(backend)?)
+        self.get_product(&ProductId::parse("healthz").map_err(backend)?)
             .await
             .map(|_| ())
     }

@@ -17,6 +17,7 @@
 //! - [`messages`]: the JSON bodies of queue messages.
 //! - [`signature`]: the payment webhook's HMAC signature.
 //! - [`clock`]: the system clock and the manual clock tests move by hand.
+//! - [`stored`]: the one stored form of an order and of an event, shared by the adapters.
 //! - `testing` (feature `testing`): the store contract suite every adapter runs.
 
 pub mod clock;
@@ -26,6 +27,7 @@ pub mod messages;
 pub mod ports;
 pub mod service;
 pub mod signature;
+pub mod stored;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -264,6 +264,79 @@ pub trait ChangeFeed: Send + Sync {
     fn next_commit(&self) -> Wake;
 }
 
+/// A notification of one change to the shop's systems, waiting to be delivered or parked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub change: Change,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub first_failed_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// The durable outbox of notifications (contract section 6), fed from the change log: an
+/// event that is committed is in the log, and the outbox takes every change after its own
+/// cursor, so nothing committed is ever skipped, across crashes too.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Take the changes committed since the last call into the outbox, due `now`, and move
+    /// the cursor past them, in one atomic step. The first call ever starts from the
+    /// present (a shop that turns notifications on is not sent its whole past). Returns
+    /// how many were taken.
+    ///
+    /// # Errors
+    /// `Backend`, `Unavailable`, `Overloaded`.
+    async fn take_new(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
+
+    /// Up to `limit` notifications due at `now`, oldest first, each the earliest one of its
+    /// order still in the outbox (an event is not sent before the previous one of its order
+    /// was accepted).
+    ///
+    /// # Errors
+    /// `Backend`.
+    async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Notification>, StoreError>;
+
+    /// When the next notification falls due that could be sent then (not parked, and the
+    /// first of its order still in the outbox), if any.
+    ///
+    /// # Errors
+    /// `Backend`.
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// The receiver accepted it: remove it.
+    ///
+    /// # Errors
+    /// `Backend`, `Unavailable`, `Overloaded`.
+    async fn delivered(&self, position: u64) -> Result<(), StoreError>;
+
+    /// An attempt failed with `error` at `now`: try again at `retry_at`, or park it when
+    /// `None`.
+    ///
+    /// # Errors
+    /// `Backend`, `Unavailable`, `Overloaded`.
+    async fn failed(
+        &self,
+        position: u64,
+        error: &str,
+        now: Timestamp,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+
+    /// Parked notifications, oldest first.
+    ///
+    /// # Errors
+    /// `Backend`.
+    async fn parked(&self) -> Result<Vec<Notification>, StoreError>;
+
+    /// Send a parked notification again from `now`, with a fresh 24 hours of retries.
+    /// `false` when there is no such parked notification.
+    ///
+    /// # Errors
+    /// `Backend`, `Unavailable`, `Overloaded`.
+    async fn unpark(&self, order_id: OrderId, seq: u32, now: Timestamp)
+    -> Result<bool, StoreError>;
+}
+
 /// A message as a queue hands it out. `receipt` identifies this delivery; use the latest
 /// one. (With an earlier delivery's receipt the embedded queue does nothing, and SQS may or
 /// may not act: handlers are idempotent either way.)

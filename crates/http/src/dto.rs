@@ -11,7 +11,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-/// What `Id::parse` accepts, for the document: no control character (`char::is_control`,
+/// What `UserId::parse` and `ProductId::parse` accepts, for the document: no control character (`char::is_control`,
 /// U+0000..=U+001F and U+007F..=U+009F); the length (1 to 128 characters) is in
 /// `minLength`/`maxLength`, which count characters as the server does.
 pub const ID_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
@@ -24,7 +24,7 @@ fn string_schema() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(Type::String)
 }
 
-/// Schema of a user or product id (`Id::parse`).
+/// Schema of a user or product id (`UserId::parse` and `ProductId::parse`).
 pub struct IdSchema;
 
 impl PartialSchema for IdSchema {

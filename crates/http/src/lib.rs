@@ -35,7 +35,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 use axum::routing::get;
-use orderflow_core::ports::ChangeFeed;
+use orderflow_core::ports::{ChangeFeed, Outbox};
 use orderflow_core::service::OrderService;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
@@ -60,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The live change feed (`GET /events`), where the backend has one.
     pub changes: Option<Arc<dyn ChangeFeed>>,
+    /// The notification outbox, when `--notify-url` is set.
+    pub outbox: Option<Arc<dyn Outbox>>,
     /// Turns true when the server begins to shut down: live streams end then.
     pub closing: watch::Receiver<bool>,
 }
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::refunds::routes())
         .merge(routes::health::routes())
         .merge(routes::events::routes())
+        .merge(routes::notifications::routes())
         .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
         .merge(ui::routes())

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::dto;
-use crate::routes::{events, health, inventory, orders, payments, refunds};
+use crate::routes::{events, health, inventory, notifications, orders, payments, refunds};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,8 @@ use crate::routes::{events, health, inventory, orders, payments, refunds};
         orders::events,
         orders::list,
         events::stream,
+        notifications::failed,
+        notifications::retry,
         inventory::set_stock,
         inventory::show,
         inventory::list,
@@ -64,6 +66,9 @@ use crate::routes::{events, health, inventory, orders, payments, refunds};
         dto::PaymentOutcomeName,
         dto::WebhookOutcomeName,
         dto::OrderEventsDto,
+        notifications::FailedNotificationsDto,
+        notifications::FailedNotificationDto,
+        notifications::RetryAnswer,
         dto::OrderEventDto,
         dto::EventTypeName,
         dto::EventSourceName,

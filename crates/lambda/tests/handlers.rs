@@ -2,6 +2,8 @@
 //! schedule). The service under them runs on the embedded store with a manual clock: what
 //! is tested here is the handlers' part, the routing and the partial batch response.
 
+use orderflow_core::domain::ProductId;
+use orderflow_core::domain::UserId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use orderflow_aws::AwsNames;
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
-use orderflow_core::domain::{Id, OrderStatus, Quantity, RefundStatus, StockCount, Timestamp};
+use orderflow_core::domain::{OrderStatus, Quantity, RefundStatus, StockCount, Timestamp};
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::service::{Gateways, OrderService, PlaceOrder, Queues, Settings};
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
@@ -61,7 +63,7 @@ fn names() -> AwsNames {
 }
 
 async fn placed(w: &World) -> orderflow_core::domain::Order {
-    let p = Id::parse("productId", "p").unwrap();
+    let p = ProductId::parse("p").unwrap();
     w.service
         .set_stock(&p, StockCount::new(10).unwrap())
         .await
@@ -69,7 +71,7 @@ async fn placed(w: &World) -> orderflow_core::domain::Order {
     w.service
         .place_order(
             PlaceOrder {
-                user_id: Id::parse("userId", "u").unwrap(),
+                user_id: UserId::parse("u").unwrap(),
                 product_id: p,
                 quantity: Quantity::new(2).unwrap(),
             },

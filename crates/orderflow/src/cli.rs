@@ -129,6 +129,15 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDERFLOW_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
+    /// Deliver every order event there (HTTP POST, signed with --notify-secret, at least
+    /// once, in order per order, retried for 24 hours). Embedded backend.
+    #[arg(long, env = "ORDERFLOW_NOTIFY_URL")]
+    pub notify_url: Option<String>,
+
+    /// Signs the notifications (`Orderflow-Signature`); required with --notify-url.
+    #[arg(long, env = "ORDERFLOW_NOTIFY_SECRET", hide_env_values = true)]
+    pub notify_secret: Option<String>,
+
     /// Connections served at once; more wait in the kernel's backlog until one closes.
     #[arg(long, env = "ORDERFLOW_MAX_CONNECTIONS", default_value_t = orderflow_http::server::MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..=100_000).map(|n| n as usize))]
     pub max_connections: usize,

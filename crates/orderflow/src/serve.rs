@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use orderflow_core::clock::SystemClock;
-use orderflow_core::ports::{ChangeFeed, Clock};
+use orderflow_core::ports::{ChangeFeed, Clock, Outbox};
 use orderflow_core::service::{Gateways, OrderService, Settings};
 use orderflow_http::metrics::{Metrics, StoreCounters};
 use orderflow_http::security::Origins;
 use orderflow_http::{AppState, Security, server};
+use orderflow_worker::notifier::Notifier;
 use orderflow_worker::queue_worker::{Handler, QueueWorker};
 use orderflow_worker::schedule::run_sweeper;
 use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
@@ -36,6 +37,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = cli::secret("ORDERFLOW_ADMIN_TOKEN", args.admin_token.clone())?;
     let origins = Origins::new(args.public_url.as_deref(), &args.allowed_origins)
         .map_err(|e| anyhow::anyhow!("--public-url / --allowed-origins: {e}"))?;
+    let notify_secret = cli::secret("ORDERFLOW_NOTIFY_SECRET", args.notify_secret.clone())?;
+    let notify = match (&args.notify_url, notify_secret) {
+        (None, _) => None,
+        (Some(_), None) => anyhow::bail!(
+            "--notify-url needs --notify-secret (ORDERFLOW_NOTIFY_SECRET) to sign the deliveries"
+        ),
+        (Some(url), Some(secret)) => {
+            let parsed: axum::http::Uri = url
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--notify-url {url:?} is not a URL"))?;
+            if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
+                anyhow::bail!("--notify-url must be an http:// or https:// URL, not {url:?}");
+            }
+            Some((url.clone(), secret))
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let opened = backend::open(
         &args.store,
@@ -118,6 +135,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         run_sweeper(svc, schedule, stop_rx).await;
     });
 
+    // Notifications: the embedded store's outbox, delivered by one worker.
+    let outbox: Option<Arc<dyn Outbox>> = match (&notify, &opened.embedded) {
+        (None, _) => None,
+        (Some(_), None) => anyhow::bail!(
+            "--notify-url needs the embedded backend: the AWS backend does not deliver notifications yet"
+        ),
+        (Some((url, secret)), Some(store)) => {
+            let notifier = Arc::new(Notifier::new(
+                store.clone(),
+                store.clone(),
+                clock.clone(),
+                url,
+                secret.expose().as_bytes().to_vec(),
+            ));
+            background.spawn(notifier.run(stopped.clone()));
+            tracing::info!(url = %url, "notifications are delivered");
+            Some(store.clone() as Arc<dyn Outbox>)
+        }
+    };
+
     let store_counters: Option<StoreCounters> = opened.embedded.clone().map(|store| {
         Arc::new(move || {
             let stats = store.writer_stats();
@@ -149,6 +186,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .embedded
             .clone()
             .map(|store| store as Arc<dyn ChangeFeed>),
+        outbox,
         closing,
     };
     // Scripts and tests wait for this line: the server accepts connections from here on.

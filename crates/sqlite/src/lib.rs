@@ -16,6 +16,7 @@
 //! WAL with `synchronous=FULL`: a write is acknowledged only after the commit that holds it
 //! has been fsynced, so an acknowledged order survives `kill -9` and power loss.
 
+mod outbox;
 pub mod queue;
 mod reader;
 mod rows;

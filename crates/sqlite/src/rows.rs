@@ -1,10 +1,9 @@
-//! SQL rows to domain values. Every query that returns orders selects [`ORDER_COLUMNS`].
+//! SQL rows to domain values, through the stored forms every backend shares
+//! ([`orderflow_core::stored`]). Every query that returns orders selects [`ORDER_COLUMNS`].
 
-use orderflow_core::domain::{
-    EventType, Id, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
-    Quantity, RefundStatus, Timestamp,
-};
+use orderflow_core::domain::{Order, OrderEvent, OrderId, Product, ProductId, Timestamp};
 use orderflow_core::ports::{Change, StoreError};
+use orderflow_core::stored::{StoredEvent, StoredOrder};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 
@@ -21,32 +20,29 @@ fn corrupt(col: usize, what: &str) -> rusqlite::Error {
     )
 }
 
+/// A stored value the domain refused, as a row-reading error.
+fn refused(col: usize, e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, Type::Text, Box::new(e))
+}
+
 /// An order row and its acceptance sequence number.
 pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
-    let seq: i64 = row.get(0)?;
-    let order_id: String = row.get(1)?;
-    let status: i64 = row.get(5)?;
-    let payment: String = row.get(6)?;
-    let refund: String = row.get(9)?;
-    let order = Order {
-        id: OrderId::parse(&order_id).map_err(|_| corrupt(1, "orderId"))?,
-        user_id: Id::parse("userId", row.get::<_, String>(2)?).map_err(|_| corrupt(2, "userId"))?,
-        product_id: Id::parse("productId", row.get::<_, String>(3)?)
-            .map_err(|_| corrupt(3, "productId"))?,
-        quantity: Quantity::new(row.get(4)?).map_err(|_| corrupt(4, "quantity"))?,
-        state: OrderState {
-            status: OrderStatus::from_code(status).ok_or_else(|| corrupt(5, "status"))?,
-            payment: PaymentStatus::parse(&payment).ok_or_else(|| corrupt(6, "paymentStatus"))?,
-            refund: RefundStatus::parse(&refund).ok_or_else(|| corrupt(9, "refundStatus"))?,
-        },
-        payment_time: row.get::<_, Option<i64>>(7)?.map(Timestamp::from_millis),
+    let stored = StoredOrder {
+        order_id: row.get(1)?,
+        user_id: row.get(2)?,
+        product_id: row.get(3)?,
+        quantity: row.get(4)?,
+        order_status: row.get(5)?,
+        payment_status: row.get(6)?,
+        payment_time: row.get(7)?,
         payment_id: row.get(8)?,
-        created_at: Timestamp::from_millis(row.get(10)?),
-        updated_at: Timestamp::from_millis(row.get(11)?),
-        expires_at: Timestamp::from_millis(row.get(12)?),
+        refund_status: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+        expires_at: row.get(12)?,
         events: row.get(13)?,
     };
-    Ok((seq, order))
+    Ok((row.get(0)?, stored.into_order().map_err(|e| refused(1, e))?))
 }
 
 pub(crate) const EVENT_COLUMNS: &str =
@@ -60,27 +56,24 @@ pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<OrderEvent> {
 /// The [`EVENT_COLUMNS`] of a row, starting at column `at`.
 fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
     let order_id: String = row.get(at)?;
-    let kind: String = row.get(at + 3)?;
-    let payment: String = row.get(at + 5)?;
-    let refund: String = row.get(at + 6)?;
-    Ok(OrderEvent {
-        order_id: OrderId::parse(&order_id).map_err(|_| corrupt(at, "orderId"))?,
+    let order_id = OrderId::parse(&order_id).map_err(|_| corrupt(at, "orderId"))?;
+    let stored = StoredEvent {
         seq: row.get(at + 1)?,
-        at: Timestamp::from_millis(row.get(at + 2)?),
-        kind: EventType::parse(&kind).ok_or_else(|| corrupt(at + 3, "event type"))?,
-        state: OrderState {
-            status: OrderStatus::from_code(row.get(at + 4)?)
-                .ok_or_else(|| corrupt(at + 4, "status"))?,
-            payment: PaymentStatus::parse(&payment)
-                .ok_or_else(|| corrupt(at + 5, "paymentStatus"))?,
-            refund: RefundStatus::parse(&refund).ok_or_else(|| corrupt(at + 6, "refundStatus"))?,
-        },
-        payment_time: row
-            .get::<_, Option<i64>>(at + 7)?
-            .map(Timestamp::from_millis),
+        at: row.get(at + 2)?,
+        kind: row.get(at + 3)?,
+        order_status: row.get(at + 4)?,
+        payment_status: row.get(at + 5)?,
+        refund_status: row.get(at + 6)?,
+        payment_time: row.get(at + 7)?,
         payment_id: row.get(at + 8)?,
-    })
+    };
+    stored.into_event(order_id).map_err(|e| refused(at, e))
 }
+
+/// The columns [`change_from_row`] reads, for `order_events e JOIN orders o`.
+pub(crate) const CHANGE_COLUMNS: &str = "e.position, e.order_id, e.seq, e.at, e.type, e.status, \
+     e.payment_status, e.refund_status, e.payment_time, e.payment_id, \
+     o.user_id, o.product_id, o.quantity, o.created_at, o.expires_at";
 
 /// A row of the live stream's query: an event (columns 1-9, as [`EVENT_COLUMNS`]) after
 /// its position (column 0), then the order's fixed fields; the order is rebuilt as it was
@@ -88,25 +81,26 @@ fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
 pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
     let position: i64 = row.get(0)?;
     let event = event_at(row, 1)?;
-    let order = Order {
-        id: event.order_id,
-        user_id: Id::parse("userId", row.get::<_, String>(10)?)
-            .map_err(|_| corrupt(10, "userId"))?,
-        product_id: Id::parse("productId", row.get::<_, String>(11)?)
-            .map_err(|_| corrupt(11, "productId"))?,
-        quantity: Quantity::new(row.get(12)?).map_err(|_| corrupt(12, "quantity"))?,
-        state: event.state,
-        payment_time: event.payment_time,
+    // The order as it was right after the event: its fixed fields, the event's state.
+    let stored = StoredOrder {
+        order_id: event.order_id.to_string(),
+        user_id: row.get(10)?,
+        product_id: row.get(11)?,
+        quantity: row.get(12)?,
+        order_status: i64::from(event.state.status.code()),
+        payment_status: event.state.payment.name().into(),
+        refund_status: event.state.refund.name().into(),
+        payment_time: event.payment_time.map(Timestamp::as_millis),
         payment_id: event.payment_id.clone(),
-        created_at: Timestamp::from_millis(row.get(13)?),
-        updated_at: event.at,
-        expires_at: Timestamp::from_millis(row.get(14)?),
+        created_at: row.get(13)?,
+        updated_at: event.at.as_millis(),
+        expires_at: row.get(14)?,
         events: event.seq,
     };
     Ok(Change {
         position: u64::try_from(position).map_err(|_| corrupt(0, "position"))?,
+        order: stored.into_order().map_err(|e| refused(10, e))?,
         event,
-        order,
     })
 }
 
@@ -136,7 +130,7 @@ pub(crate) fn insert_event(conn: &Connection, e: &OrderEvent) -> Result<(), Stor
 
 pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
     Ok(Product {
-        product_id: Id::parse("productId", row.get::<_, String>(0)?)
+        product_id: ProductId::parse(row.get::<_, String>(0)?)
             .map_err(|_| corrupt(0, "productId"))?,
         stock_count: row.get(1)?,
         locked_count: row.get(2)?,

@@ -101,6 +101,26 @@ const MIGRATIONS: &[&str] = &[
         SELECT order_id, 1, created_at, 'placed', 1, 'pending', 'none' FROM orders ORDER BY seq;
     UPDATE orders SET events = 1;
     "#,
+    // 6: the notification outbox. `notify_cursor` is the last event position taken into it;
+    // `notifications` holds what is still to be delivered (or parked), by event position.
+    r#"
+    CREATE TABLE notify_cursor (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        position INTEGER NOT NULL
+    );
+    CREATE TABLE notifications (
+        position        INTEGER PRIMARY KEY,
+        order_id        TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        due_at          INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        first_failed_at INTEGER,
+        last_error      TEXT,
+        parked          INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notifications_by_order ON notifications (order_id, seq);
+    CREATE INDEX notifications_due ON notifications (parked, due_at);
+    "#,
 ];
 
 /// The schema version this build writes.

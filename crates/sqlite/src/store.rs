@@ -31,8 +31,8 @@ use crate::{DB_FILE, db, schema};
 /// Orders, inventory and idempotency keys in `<data dir>/orderflow.db`.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    writer: Writer,
-    readers: Readers,
+    pub(crate) writer: Writer,
+    pub(crate) readers: Readers,
     wakers: Wakers,
     path: PathBuf,
     /// Bumped after each commit that wrote order events: wakes the live streams
@@ -63,9 +63,14 @@ impl SqliteStore {
         })
     }
 
-    /// Tell the live streams that events were committed.
+    /// Tell the live streams (and the notifier) that events were committed.
     fn committed(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wake the notifier: a parked notification is due again.
+    pub(crate) fn wake_notifier(&self) {
+        self.committed();
     }
 
     /// The queue `name` in this database, sharing its writer (so that transitions write
@@ -635,7 +640,7 @@ mod tests {
     use std::time::Duration;
 
     use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-    use orderflow_core::domain::{Id, OrderState, Quantity};
+    use orderflow_core::domain::{OrderState, Quantity, UserId};
 
     use super::*;
 
@@ -644,8 +649,8 @@ mod tests {
         NewOrder {
             order: Order {
                 id: OrderId::new_random(),
-                user_id: Id::parse("userId", "u").unwrap(),
-                product_id: Id::parse("productId", product).unwrap(),
+                user_id: UserId::parse("u").unwrap(),
+                product_id: ProductId::parse(product).unwrap(),
                 quantity: Quantity::new(q).unwrap(),
                 state: OrderState::PLACED,
                 payment_time: None,
@@ -663,14 +668,14 @@ mod tests {
     async fn one_batch_gives_each_command_its_own_answer() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let p = Id::parse("productId", "p").unwrap();
+        let p = ProductId::parse("p").unwrap();
         store
             .put_product(&p, StockCount::new(2).unwrap())
             .await
             .unwrap();
         // The order the two racing transitions are about, on a product of its own, so
         // that releasing it does not change what the placements find.
-        let h = Id::parse("productId", "h").unwrap();
+        let h = ProductId::parse("h").unwrap();
         store
             .put_product(&h, StockCount::new(1).unwrap())
             .await

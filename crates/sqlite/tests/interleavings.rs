@@ -27,6 +27,7 @@
 //! and what the code on this branch does not have yet (multi-line carts, `maxPerUser`,
 //! event history: I5-I7).
 
+use orderflow_core::domain::UserId;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ use orderflow_core::Error;
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
 use orderflow_core::domain::{
-    Id, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus, StockCount,
+    Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus, StockCount,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{Clock, OrderQuery, OrderStore, Queue};
@@ -417,7 +418,7 @@ impl Harness {
         );
         let mut products = Vec::new();
         for (p, n) in stock.iter().enumerate() {
-            let id = Id::parse("productId", format!("p{p}")).expect("a valid id");
+            let id = ProductId::parse(format!("p{p}")).expect("a valid id");
             let n = StockCount::new(*n).expect("a valid count");
             svc.set_stock(&id, n)
                 .await
@@ -447,7 +448,7 @@ impl Harness {
         match *step {
             Step::Place { user, product, qty } => {
                 let req = PlaceOrder {
-                    user_id: Id::parse("userId", format!("u{user}")).expect("a valid id"),
+                    user_id: UserId::parse(format!("u{user}")).expect("a valid id"),
                     product_id: self.products[product].clone(),
                     quantity: Quantity::new(qty).expect("a valid quantity"),
                 };

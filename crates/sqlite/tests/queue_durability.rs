@@ -1,12 +1,14 @@
 //! What only the embedded backend promises: a transition and its message are one
 //! transaction, and queued messages survive the process.
 
+use orderflow_core::domain::ProductId;
+use orderflow_core::domain::UserId;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-use orderflow_core::domain::{Id, Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
+use orderflow_core::domain::{Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{NewOrder, OrderStore, Queue, StoreError};
 use orderflow_sqlite::queue::{ORDERS_QUEUE, REFUNDS_QUEUE};
@@ -15,14 +17,14 @@ use orderflow_sqlite::{QueueSettings, SqliteStore};
 const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 
 async fn placed(store: &SqliteStore) -> Order {
-    let pid = Id::parse("productId", "p").unwrap();
+    let pid = ProductId::parse("p").unwrap();
     store
         .put_product(&pid, StockCount::new(10).unwrap())
         .await
         .unwrap();
     let order = Order {
         id: OrderId::new_random(),
-        user_id: Id::parse("userId", "u").unwrap(),
+        user_id: UserId::parse("u").unwrap(),
         product_id: pid,
         quantity: Quantity::new(1).unwrap(),
         state: OrderState::PLACED,

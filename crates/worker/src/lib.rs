@@ -11,7 +11,9 @@
 //! - [`schedule`]: the sweeper's cron schedule and the loop that runs a sweep at each tick.
 //! - [`simulated`]: the simulated processing work and the mock refund gateway.
 //! - [`webhook`]: the simulated payment gateway's side: sends the signed webhook over HTTP.
+//! - [`notifier`]: delivers order events to the shop's `--notify-url` from the outbox.
 
+pub mod notifier;
 pub mod queue_worker;
 pub mod schedule;
 pub mod simulated;

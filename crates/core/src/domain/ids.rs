@@ -15,44 +15,67 @@ pub struct InvalidValue(pub String);
 /// Longest id the contract allows, in characters.
 pub const MAX_ID_CHARS: usize = 128;
 
-/// A user or product id: a non-empty string of at most 128 characters, none of them a
-/// control character (`char::is_control`: U+0000..=U+001F and U+007F..=U+009F).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Id(String);
-
-impl Id {
-    /// `what` names the field in the error message (`userId`, `productId`).
-    pub fn parse(what: &str, s: impl Into<String>) -> Result<Self, InvalidValue> {
-        let s = s.into();
-        if s.is_empty() {
-            return Err(InvalidValue(format!("{what} must not be empty")));
-        }
-        if s.chars().count() > MAX_ID_CHARS {
-            return Err(InvalidValue(format!(
-                "{what} must be at most {MAX_ID_CHARS} characters"
-            )));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(InvalidValue(format!(
-                "{what} must not contain control characters"
-            )));
-        }
-        Ok(Self(s))
+/// The rule every user and product id follows: a non-empty string of at most 128
+/// characters, none of them a control character (`char::is_control`: U+0000..=U+001F and
+/// U+007F..=U+009F). `what` names the field in the error message.
+fn check_id(what: &str, s: String) -> Result<String, InvalidValue> {
+    if s.is_empty() {
+        return Err(InvalidValue(format!("{what} must not be empty")));
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
+    if s.chars().count() > MAX_ID_CHARS {
+        return Err(InvalidValue(format!(
+            "{what} must be at most {MAX_ID_CHARS} characters"
+        )));
     }
+    if s.chars().any(char::is_control) {
+        return Err(InvalidValue(format!(
+            "{what} must not contain control characters"
+        )));
+    }
+    Ok(s)
 }
 
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A string id of its own type, so that a user id cannot be passed where a product id is
+/// meant; both follow [`check_id`].
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            #[doc = concat!("A `", $field, "` within the contract's rules.")]
+            ///
+            /// # Errors
+            /// When it is empty, longer than 128 characters or holds a control character;
+            /// the message names the field.
+            pub fn parse(s: impl Into<String>) -> Result<Self, InvalidValue> {
+                check_id($field, s.into()).map(Self)
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-pub type UserId = Id;
-pub type ProductId = Id;
+string_id!(
+    /// A customer, as the shop names them (`userId`).
+    UserId,
+    "userId"
+);
+string_id!(
+    /// A product, as the shop names it (`productId`).
+    ProductId,
+    "productId"
+);
 
 /// An order id: a UUID, made by the service when the order is placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -171,11 +194,11 @@ mod tests {
 
     #[test]
     fn ids_must_be_non_empty_and_at_most_128_chars() {
-        assert!(Id::parse("userId", "").is_err());
-        assert!(Id::parse("userId", "a".repeat(128)).is_ok());
-        assert!(Id::parse("userId", "a".repeat(129)).is_err());
+        assert!(UserId::parse("").is_err());
+        assert!(UserId::parse("a".repeat(128)).is_ok());
+        assert!(UserId::parse("a".repeat(129)).is_err());
         // Characters, not bytes: 128 two-byte characters are fine.
-        assert!(Id::parse("userId", "é".repeat(128)).is_ok());
+        assert!(UserId::parse("é".repeat(128)).is_ok());
     }
 
     #[test]
@@ -188,11 +211,11 @@ mod tests {
             "c1\u{85}",
             "\u{9f}",
         ] {
-            assert!(Id::parse("userId", bad).is_err(), "{bad:?}");
+            assert!(UserId::parse(bad).is_err(), "{bad:?}");
         }
         // Just outside the control ranges, and other whitespace, are fine.
         for good in ["a b", "\u{a0}", "\u{20}", "~", "\u{2028}", "日本"] {
-            assert!(Id::parse("userId", good).is_ok(), "{good:?}");
+            assert!(UserId::parse(good).is_ok(), "{good:?}");
         }
     }
 

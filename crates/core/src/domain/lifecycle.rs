@@ -368,7 +368,7 @@ pub fn on_refund_completed(order: &Order, now: Timestamp) -> Option<Transition> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Id;
+    use crate::domain::{ProductId, UserId};
     use OrderStatus::*;
     use PaymentOutcome as Pay;
 
@@ -379,8 +379,8 @@ mod tests {
     fn order(status: OrderStatus, payment: PaymentStatus, refund: RefundStatus) -> Order {
         Order {
             id: OrderId::new_random(),
-            user_id: Id::parse("userId", "u1").unwrap(),
-            product_id: Id::parse("productId", "p1").unwrap(),
+            user_id: UserId::parse("u1").unwrap(),
+            product_id: ProductId::parse("p1").unwrap(),
             quantity: Quantity::new(3).unwrap(),
             state: OrderState {
                 status,

@@ -3,10 +3,11 @@
 pub mod events;
 pub mod ids;
 pub mod lifecycle;
+pub mod notify;
 pub mod order;
 pub mod time;
 
 pub use events::{EventSource, EventType, OrderEvent};
-pub use ids::{Id, IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
+pub use ids::{IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
 pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus};
 pub use time::Timestamp;

@@ -114,7 +114,7 @@ impl OrderService {
             ("limited-grinder", 5),
         ];
         for (id, stock) in demo {
-            let id = ProductId::parse("productId", id)?;
+            let id = ProductId::parse(id)?;
             self.store.put_product(&id, StockCount::new(stock)?).await?;
         }
         Ok(demo.len())
@@ -132,13 +132,13 @@ pub fn fingerprint(req: &PlaceOrder) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Id;
     use crate::domain::Quantity;
+    use crate::domain::{ProductId, UserId};
 
     fn req(user: &str, product: &str, q: i64) -> PlaceOrder {
         PlaceOrder {
-            user_id: Id::parse("userId", user).unwrap(),
-            product_id: Id::parse("productId", product).unwrap(),
+            user_id: UserId::parse(user).unwrap(),
+            product_id: ProductId::parse(product).unwrap(),
             quantity: Quantity::new(q).unwrap(),
         }
     }

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::clock::ManualClock;
 use crate::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
 use crate::domain::{
-    EventType, Id, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus,
-    StockCount, Timestamp,
+    EventType, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus,
+    StockCount, Timestamp, UserId,
 };
 use crate::error::Error;
 use crate::ports::{
@@ -103,7 +103,7 @@ fn world_with(f: LifecycleFixture, settings: Settings) -> World {
 }
 
 fn pid(s: &str) -> ProductId {
-    Id::parse("productId", s).unwrap()
+    ProductId::parse(s).unwrap()
 }
 
 impl World {
@@ -118,7 +118,7 @@ impl World {
         self.svc
             .place_order(
                 PlaceOrder {
-                    user_id: Id::parse("userId", "u1").unwrap(),
+                    user_id: UserId::parse("u1").unwrap(),
                     product_id: pid(product),
                     quantity: Quantity::new(q).unwrap(),
                 },

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome, StockEffect, Transition};
 use crate::domain::{
-    EventType, Id, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
-    ProductId, Quantity, StockCount, Timestamp,
+    EventType, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
+    ProductId, Quantity, StockCount, Timestamp, UserId,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -21,14 +21,14 @@ const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 fn pid(s: &str) -> ProductId {
-    Id::parse("productId", s).unwrap()
+    ProductId::parse(s).unwrap()
 }
 
 fn new_order(user: &str, product: &str, q: i64, at: Timestamp) -> NewOrder {
     NewOrder {
         order: Order {
             id: OrderId::new_random(),
-            user_id: Id::parse("userId", user).unwrap(),
+            user_id: UserId::parse(user).unwrap(),
             product_id: pid(product),
             quantity: Quantity::new(q).unwrap(),
             state: OrderState::PLACED,
@@ -312,7 +312,7 @@ pub async fn listing_filters_by_user_and_status(store: Store) {
 
     let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
     let alice = OrderQuery {
-        user_id: Some(Id::parse("userId", "alice").unwrap()),
+        user_id: Some(UserId::parse("alice").unwrap()),
         ..query(2)
     };
     assert_eq!(ids(all_orders(&store, alice.clone()).await), [a2.id, a1.id]);
@@ -327,7 +327,7 @@ pub async fn listing_filters_by_user_and_status(store: Store) {
     };
     assert_eq!(ids(all_orders(&store, alice_failed).await), [a1.id]);
     let nobody = OrderQuery {
-        user_id: Some(Id::parse("userId", "carol").unwrap()),
+        user_id: Some(UserId::parse("carol").unwrap()),
         ..query(50)
     };
     assert!(all_orders(&store, nobody).await.is_empty());

@@ -92,7 +92,7 @@ pub(crate) async fn stream(
             .transpose()?,
         user_id: query
             .get("userId")?
-            .map(|s| UserId::parse("userId", s).map_err(|e| ApiError::invalid(e.0)))
+            .map(|s| UserId::parse(s).map_err(|e| ApiError::invalid(e.0)))
             .transpose()?,
     };
 

@@ -18,7 +18,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn product_id(raw: String) -> Result<ProductId, ApiError> {
-    ProductId::parse("productId", raw).map_err(|e| ApiError::invalid(e.0))
+    ProductId::parse(raw).map_err(|e| ApiError::invalid(e.0))
 }
 
 #[utoipa::path(put, path = "/inventory/{productId}", tag = "inventory", operation_id = "setStock",

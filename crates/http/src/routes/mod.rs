@@ -4,6 +4,7 @@
 pub mod events;
 pub mod health;
 pub mod inventory;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod refunds;

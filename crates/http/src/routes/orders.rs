@@ -69,9 +69,8 @@ pub(crate) async fn place(
         }
     };
     let req = PlaceOrder {
-        user_id: UserId::parse("userId", body.user_id).map_err(|e| ApiError::invalid(e.0))?,
-        product_id: ProductId::parse("productId", body.product_id)
-            .map_err(|e| ApiError::invalid(e.0))?,
+        user_id: UserId::parse(body.user_id).map_err(|e| ApiError::invalid(e.0))?,
+        product_id: ProductId::parse(body.product_id).map_err(|e| ApiError::invalid(e.0))?,
         quantity: match body.quantity {
             None => Quantity::default(),
             Some(q) => Quantity::new(q).map_err(|e| ApiError::invalid(e.0))?,
@@ -167,7 +166,7 @@ pub(crate) async fn list(
     let query = query?;
     let user_id = query
         .get("userId")?
-        .map(|u| UserId::parse("userId", u).map_err(|e| ApiError::invalid(e.0)))
+        .map(|u| UserId::parse(u).map_err(|e| ApiError::invalid(e.0)))
         .transpose()?;
     let status = query
         .get("status")?

@@ -32,6 +32,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         metrics: Arc::new(Metrics::new(None)),
         // Behind API Gateway a response is buffered whole: no live stream (501).
         changes: None,
+        outbox: None,
         closing: tokio::sync::watch::channel(false).1,
     };
     lambda_http::run(orderflow_http::router(state)).await

@@ -10,6 +10,7 @@ mod faults;
 mod flash_sale;
 mod inventory;
 mod lifecycle;
+mod notifications;
 mod operations;
 mod orders;
 mod payments;

@@ -1,0 +1,167 @@
+//! How an order and its history events are stored, once for every backend: flat fields of
+//! plain types (strings, integers), and the one conversion back into domain values that
+//! refuses anything the domain does not accept (a stored value changed behind our back
+//! is `Backend`, never a panic).
+//!
+//! The SQLite adapter reads its columns into these; the DynamoDB adapter embeds them in its
+//! items (`#[serde(flatten)]`), so the attribute names are these fields' camelCase names.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    EventType, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, ProductId,
+    Quantity, RefundStatus, Timestamp, UserId,
+};
+use crate::ports::StoreError;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::backend(std::io::Error::other(format!("stored {what} is not valid")))
+}
+
+/// The three state fields as stored.
+fn state(status: i64, payment: &str, refund: &str) -> Result<OrderState, StoreError> {
+    Ok(OrderState {
+        status: OrderStatus::from_code(status).ok_or_else(|| corrupt("orderStatus"))?,
+        payment: PaymentStatus::parse(payment).ok_or_else(|| corrupt("paymentStatus"))?,
+        refund: RefundStatus::parse(refund).ok_or_else(|| corrupt("refundStatus"))?,
+    })
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredOrder {
+    pub order_id: String,
+    pub user_id: String,
+    pub product_id: String,
+    pub quantity: i64,
+    pub order_status: i64,
+    pub payment_status: String,
+    pub refund_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    /// Absent on orders stored before histories: 0.
+    #[serde(default)]
+    pub events: u32,
+}
+
+impl StoredOrder {
+    pub fn from_order(o: &Order) -> Self {
+        Self {
+            order_id: o.id.to_string(),
+            user_id: o.user_id.to_string(),
+            product_id: o.product_id.to_string(),
+            quantity: o.quantity.get(),
+            order_status: i64::from(o.state.status.code()),
+            payment_status: o.state.payment.name().into(),
+            refund_status: o.state.refund.name().into(),
+            payment_time: o.payment_time.map(Timestamp::as_millis),
+            payment_id: o.payment_id.clone(),
+            created_at: o.created_at.as_millis(),
+            updated_at: o.updated_at.as_millis(),
+            expires_at: o.expires_at.as_millis(),
+            events: o.events,
+        }
+    }
+
+    /// # Errors
+    /// `Backend` when a stored value is not one the domain accepts.
+    pub fn into_order(self) -> Result<Order, StoreError> {
+        Ok(Order {
+            id: OrderId::parse(&self.order_id).map_err(|_| corrupt("orderId"))?,
+            user_id: UserId::parse(self.user_id).map_err(|_| corrupt("userId"))?,
+            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
+            quantity: Quantity::new(self.quantity).map_err(|_| corrupt("quantity"))?,
+            state: state(self.order_status, &self.payment_status, &self.refund_status)?,
+            payment_time: self.payment_time.map(Timestamp::from_millis),
+            payment_id: self.payment_id,
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+            expires_at: Timestamp::from_millis(self.expires_at),
+            events: self.events,
+        })
+    }
+}
+
+/// A history event as stored (its order's id is kept beside it, by the backend's key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    pub seq: u32,
+    pub at: i64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub order_status: i64,
+    pub payment_status: String,
+    pub refund_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+impl StoredEvent {
+    pub fn from_event(e: &OrderEvent) -> Self {
+        Self {
+            seq: e.seq,
+            at: e.at.as_millis(),
+            kind: e.kind.name().into(),
+            order_status: i64::from(e.state.status.code()),
+            payment_status: e.state.payment.name().into(),
+            refund_status: e.state.refund.name().into(),
+            payment_time: e.payment_time.map(Timestamp::as_millis),
+            payment_id: e.payment_id.clone(),
+        }
+    }
+
+    /// # Errors
+    /// `Backend` when a stored value is not one the domain accepts.
+    pub fn into_event(self, order_id: OrderId) -> Result<OrderEvent, StoreError> {
+        Ok(OrderEvent {
+            order_id,
+            seq: self.seq,
+            at: Timestamp::from_millis(self.at),
+            kind: EventType::parse(&self.kind).ok_or_else(|| corrupt("event type"))?,
+            state: state(self.order_status, &self.payment_status, &self.refund_status)?,
+            payment_time: self.payment_time.map(Timestamp::from_millis),
+            payment_id: self.payment_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_and_an_event_round_trip_and_bad_values_are_refused() {
+        let t = Timestamp::from_millis(1_790_000_000_000);
+        let o = Order {
+            id: OrderId::new_random(),
+            user_id: UserId::parse("u").unwrap(),
+            product_id: ProductId::parse("p").unwrap(),
+            quantity: Quantity::new(2).unwrap(),
+            state: OrderState::PLACED,
+            payment_time: Some(t),
+            payment_id: Some("pay".into()),
+            created_at: t,
+            updated_at: t,
+            expires_at: t,
+            events: 1,
+        };
+        assert_eq!(StoredOrder::from_order(&o).into_order().unwrap(), o);
+        let e = o.placed_event();
+        assert_eq!(StoredEvent::from_event(&e).into_event(o.id).unwrap(), e);
+        let mut bad = StoredOrder::from_order(&o);
+        bad.order_status = 9;
+        assert!(matches!(bad.into_order(), Err(StoreError::Backend(_))));
+        let mut bad = StoredEvent::from_event(&e);
+        bad.kind = "exploded".into();
+        assert!(bad.into_event(o.id).is_err());
+    }
+}
