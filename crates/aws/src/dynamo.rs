@@ -20,7 +20,9 @@
 //! cancellation reasons.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -30,11 +32,14 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use orderflow_core::domain::lifecycle::{StockEffect, Transition};
+use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
     Order, OrderEvent, OrderId, Product, ProductId, StockCount, Timestamp,
 };
-use orderflow_core::ports::{NewOrder, OrderPage, OrderQuery, OrderStore, Placed, StoreError};
+use orderflow_core::messages::OrderMessage;
+use orderflow_core::ports::{
+    NewOrder, OrderPage, OrderQuery, OrderStore, Placed, Queue, StoreError,
+};
 use orderflow_core::stored::{StoredEvent, StoredOrder};
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +157,22 @@ fn from_item<T: for<'de> Deserialize<'de>>(
 pub struct DynamoStore {
     client: Client,
     names: AwsNames,
+    /// Where a transition's messages go ([`Topic`]s to queues); `None` for a store used
+    /// without queues (the store contract suite), which then sends nothing.
+    messages: Option<Messages>,
+}
+
+/// The queues a transition's messages are sent to, right after its write.
+#[derive(Clone)]
+pub struct Messages {
+    pub orders: Arc<dyn Queue>,
+    pub refunds: Arc<dyn Queue>,
+}
+
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages").finish_non_exhaustive()
+    }
 }
 
 /// Acceptance order within one millisecond, within this process.
@@ -167,7 +188,78 @@ struct Cursor {
 
 impl DynamoStore {
     pub fn new(client: Client, names: AwsNames) -> Self {
-        Self { client, names }
+        Self {
+            client,
+            names,
+            messages: None,
+        }
+    }
+
+    /// The same store, sending each transition's messages to these queues.
+    pub fn with_messages(self, messages: Messages) -> Self {
+        Self {
+            messages: Some(messages),
+            ..self
+        }
+    }
+
+    /// The conditional write of a transition (one item, or a transaction with the stock).
+    async fn write_transition(&self, t: &Transition) -> Result<(), StoreError> {
+        let order = self.order_update(t)?;
+        let Some(stock) = self.stock_update(t)? else {
+            let result = self
+                .client
+                .update_item()
+                .table_name(order.table_name())
+                .set_key(Some(order.key().clone()))
+                .update_expression(order.update_expression())
+                .set_condition_expression(order.condition_expression().map(str::to_owned))
+                .set_expression_attribute_values(order.expression_attribute_values().cloned())
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) => match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(_) => {
+                        Err(StoreError::Conflict)
+                    }
+                    other => Err(backend(DisplayErrorContext(other))),
+                },
+            };
+        };
+        let items = vec![
+            TransactWriteItem::builder().update(order).build(),
+            TransactWriteItem::builder().update(stock).build(),
+        ];
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
+                Err(StoreError::Conflict)
+            }
+            Err(TxFailure::Cancelled(codes)) => {
+                Err(backend(format!("transition cancelled: {codes:?}")))
+            }
+            Err(TxFailure::Failed(e)) => Err(e),
+        }
+    }
+
+    /// Send `t`'s messages after its write. DynamoDB and SQS share no transaction: a send
+    /// that fails is logged, and the order is found again by the sweeper (paid orders
+    /// waiting are re-sent), so the transition still stands.
+    async fn send_messages(&self, t: &Transition) {
+        let Some(queues) = &self.messages else {
+            return;
+        };
+        let body = OrderMessage::body(t.order_id);
+        for topic in t.messages() {
+            let queue = match topic {
+                Topic::Orders => &queues.orders,
+                Topic::Refunds => &queues.refunds,
+            };
+            if let Err(e) = queue.send(&body, Duration::ZERO).await {
+                tracing::error!(order = %t.order_id, ?topic, error = %e, "message not sent after its transition; the sweeper will find the order again");
+            }
+        }
     }
 
     pub fn names(&self) -> &AwsNames {
@@ -618,46 +710,9 @@ impl OrderStore for DynamoStore {
     }
 
     async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
-        let order = self.order_update(t)?;
-        let Some(stock) = self.stock_update(t)? else {
-            let result = self
-                .client
-                .update_item()
-                .table_name(order.table_name())
-                .set_key(Some(order.key().clone()))
-                .update_expression(order.update_expression())
-                .set_condition_expression(order.condition_expression().map(str::to_owned))
-                .set_expression_attribute_values(order.expression_attribute_values().cloned())
-                .send()
-                .await;
-            return match result {
-                Ok(_) => Ok(()),
-                Err(e) => match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => {
-                        Err(StoreError::Conflict)
-                    }
-                    other => Err(backend(DisplayErrorContext(other))),
-                },
-            };
-        };
-        let items = vec![
-            TransactWriteItem::builder().update(order).build(),
-            TransactWriteItem::builder().update(stock).build(),
-        ];
-        match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
-                Err(StoreError::Conflict)
-            }
-            Err(TxFailure::Cancelled(codes)) => {
-                Err(backend(format!("transition cancelled: {codes:?}")))
-            }
-            Err(TxFailure::Failed(e)) => Err(e),
-        }
-    }
-
-    fn writes_messages(&self) -> bool {
-        false
+        self.write_transition(t).await?;
+        self.send_messages(t).await;
+        Ok(())
     }
 
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {

@@ -45,5 +45,9 @@ pub async fn connect(
         refunds: Arc::new(SqsQueue::by_name(sqs.clone(), &names.refunds_queue()).await?),
         payments: Arc::new(SqsQueue::by_name(sqs, &names.payments_queue()).await?),
     };
-    Ok((DynamoStore::new(dynamo, names), queues))
+    let store = DynamoStore::new(dynamo, names).with_messages(dynamo::Messages {
+        orders: queues.orders.clone(),
+        refunds: queues.refunds.clone(),
+    });
+    Ok((store, queues))
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_aws::dynamo::Messages;
 use orderflow_aws::setup::{QueueSpec, init};
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
@@ -84,7 +85,10 @@ async fn fresh_aws_backend() -> (LifecycleFixture, ()) {
         payments: queue(names.payments_queue()).await,
     };
     let fixture = LifecycleFixture {
-        store: Arc::new(DynamoStore::new(dynamo, names)),
+        store: Arc::new(DynamoStore::new(dynamo, names).with_messages(Messages {
+            orders: queues.orders.clone(),
+            refunds: queues.refunds.clone(),
+        })),
         queues,
         clock: Arc::new(ManualClock::new(START)),
     };

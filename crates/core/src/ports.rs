@@ -149,9 +149,10 @@ pub trait OrderStore: Send + Sync {
 
     /// Apply `t` atomically, only if the order is currently in `t.from` (and its history
     /// holds `t.seq - 1` events): the new state, the payment fields, `updatedAt`, the stock
-    /// effect on the product's counters, and the history event `t.history_event()`. When
-    /// [`OrderStore::writes_messages`] is true, also the messages of `t.messages()`, in the
-    /// same atomic step.
+    /// effect on the product's counters, and the history event `t.history_event()`; and the
+    /// messages of `t.messages()`, in the same atomic step where the backend can (SQLite:
+    /// the same transaction). A backend that cannot (DynamoDB and SQS) sends them right
+    /// after the write, and the sweeper finds again what a crash in between leaves waiting.
     ///
     /// # Errors
     /// `Conflict` if the order is not in `t.from` (or does not exist), with nothing written;
@@ -169,11 +170,6 @@ pub trait OrderStore: Send + Sync {
         }
         out
     }
-
-    /// Whether [`OrderStore::apply`] writes a transition's queue messages in the same atomic
-    /// step (the embedded store: same transaction). When false, the service sends them
-    /// right after the write, and the sweeper closes the gap a crash in between leaves.
-    fn writes_messages(&self) -> bool;
 
     /// Up to `limit` unpaid pending orders with `expiresAt < now`, earliest deadline first,
     /// found through an index (never a scan).

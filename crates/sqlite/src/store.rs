@@ -546,10 +546,6 @@ impl OrderStore for SqliteStore {
         results
     }
 
-    fn writes_messages(&self) -> bool {
-        true
-    }
-
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
         self.orders_where(
             "orders_unpaid_by_expiry",

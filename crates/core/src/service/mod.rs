@@ -22,10 +22,9 @@ pub mod sweeper;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::lifecycle::{Topic, Transition};
+use crate::domain::lifecycle::Transition;
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::error::Error;
-use crate::messages::OrderMessage;
 use crate::ports::{Clock, OrderProcessor, OrderStore, Queue, RefundGateway, StoreError};
 
 pub use orders::{PlaceOrder, fingerprint};
@@ -147,31 +146,12 @@ impl OrderService {
                 return Ok(Changed::Unchanged(order));
             };
             match self.store.apply(&t).await {
-                Ok(()) => {
-                    self.send_messages(&t).await?;
-                    return Ok(Changed::Applied(t.applied_to(&order), d));
-                }
+                Ok(()) => return Ok(Changed::Applied(t.applied_to(&order), d)),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(Error::Internal(StoreError::Conflict))
-    }
-
-    /// The messages a transition starts, for a store that does not write them itself.
-    async fn send_messages(&self, t: &Transition) -> Result<(), Error> {
-        if self.store.writes_messages() {
-            return Ok(());
-        }
-        let body = OrderMessage::body(t.order_id);
-        for topic in t.messages() {
-            let queue = match topic {
-                Topic::Orders => &self.queues.orders,
-                Topic::Refunds => &self.queues.refunds,
-            };
-            queue.send(&body, Duration::ZERO).await?;
-        }
-        Ok(())
     }
 
     /// # Errors
