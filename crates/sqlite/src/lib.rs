@@ -22,6 +22,7 @@ mod reader;
 mod rows;
 pub mod schema;
 mod store;
+mod worklists;
 pub mod writer;
 
 pub use queue::{QueueSettings, SqliteQueue};

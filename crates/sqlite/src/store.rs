@@ -25,6 +25,7 @@ use crate::queue::{
 use crate::reader::Readers;
 use crate::rows::{EVENT_COLUMNS, ORDER_COLUMNS, change_from_row, event_from_row, insert_event};
 use crate::rows::{get_order, get_product, order_from_row, product_from_row};
+use crate::worklists::{AWAITING_PAYMENT, AWAITING_PROCESSING, WorkList};
 use crate::writer::{Writer, exec};
 use crate::{DB_FILE, db, schema};
 
@@ -111,27 +112,24 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Up to `limit` orders of a partial index: `condition` (with `?1` = `at`, and its
-    /// ORDER BY) must be what the index covers. INDEXED BY makes SQLite fail loudly rather
-    /// than let the planner choose a scan.
-    async fn orders_where(
+    /// Up to `limit` orders of a work list whose column is below `below`, in its order,
+    /// through the list's partial index: the query's condition is the index's own text,
+    /// and INDEXED BY makes SQLite fail loudly rather than let the planner choose a scan.
+    async fn orders_in(
         &self,
-        index: &'static str,
-        condition: &'static str,
-        at: Timestamp,
+        list: &'static WorkList,
+        below: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY {index} WHERE {condition} LIMIT ?2"
-                ))
-                .and_then(|mut st| {
-                    st.query_map(params![at.as_millis(), limit as i64], order_from_row)?
-                        .map(|r| r.map(|(_, o)| o))
-                        .collect()
-                })
-                .map_err(db)
+                conn.prepare_cached(&list.select(ORDER_COLUMNS))
+                    .and_then(|mut st| {
+                        st.query_map(params![below.as_millis(), limit as i64], order_from_row)?
+                            .map(|r| r.map(|(_, o)| o))
+                            .collect()
+                    })
+                    .map_err(db)
             })
             .await
     }
@@ -547,13 +545,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
-        self.orders_where(
-            "orders_unpaid_by_expiry",
-            "status = 1 AND payment_status = 'pending' AND expires_at < ?1 ORDER BY expires_at",
-            now,
-            limit,
-        )
-        .await
+        self.orders_in(&AWAITING_PAYMENT, now, limit).await
     }
 
     async fn paid_waiting(
@@ -561,13 +553,7 @@ impl OrderStore for SqliteStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        self.orders_where(
-            "orders_paid_waiting",
-            "status = 1 AND payment_status = 'success' AND payment_time < ?1 ORDER BY payment_time",
-            before,
-            limit,
-        )
-        .await
+        self.orders_in(&AWAITING_PROCESSING, before, limit).await
     }
 
     async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {

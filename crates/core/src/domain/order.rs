@@ -66,6 +66,8 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
+    pub const ALL: [Self; 3] = [Self::Pending, Self::Success, Self::Failed];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -90,6 +92,8 @@ pub enum RefundStatus {
 }
 
 impl RefundStatus {
+    pub const ALL: [Self; 3] = [Self::None, Self::Initiated, Self::Completed];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::None => "none",
@@ -122,6 +126,20 @@ impl OrderState {
         payment: PaymentStatus::Pending,
         refund: RefundStatus::None,
     };
+
+    /// Every combination of the three fields (not all reachable), for adapters that turn a
+    /// predicate below into their own terms by asking it about each state.
+    pub fn all() -> impl Iterator<Item = Self> {
+        OrderStatus::ALL.into_iter().flat_map(|status| {
+            PaymentStatus::ALL.into_iter().flat_map(move |payment| {
+                RefundStatus::ALL.into_iter().map(move |refund| Self {
+                    status,
+                    payment,
+                    refund,
+                })
+            })
+        })
+    }
 
     // The work lists an order can be on, said once: the lifecycle rules, the messages a
     // transition starts and the UI's countdown all ask these.
