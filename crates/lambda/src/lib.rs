@@ -23,8 +23,8 @@ use orderflow_core::clock::SystemClock;
 use orderflow_core::domain::OrderId;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
 use orderflow_core::messages::SimulatedPayment;
-use orderflow_core::service::{Gateways, OrderService, Settings};
-use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
+use orderflow_core::service::OrderService;
+use orderflow_worker::wiring::{self, Timings, Work};
 use serde_json::{Value, json};
 
 /// A duration from the environment (`2s`, `500ms`), or `default`.
@@ -61,24 +61,18 @@ pub async fn service_from_env() -> Result<(Arc<OrderService>, AwsNames), lambda_
         names.clone(),
     )
     .await?;
-    let service = OrderService::new(
+    let defaults = Timings::default();
+    let service = wiring::service(
         Arc::new(store),
         queues,
-        Gateways {
-            processor: Arc::new(SimulatedWork {
-                delay: env_duration("ORDERFLOW_PROCESSING_DELAY", Duration::from_secs(2)),
-            }),
-            refunds: Arc::new(MockRefundGateway {
-                delay: env_duration("ORDERFLOW_REFUND_DELAY", Duration::from_secs(2)),
-            }),
-        },
         Arc::new(SystemClock),
-        Settings {
-            payment_timeout: env_duration("ORDERFLOW_PAYMENT_TIMEOUT", Duration::from_secs(1800)),
-            ..Settings::default()
+        Timings {
+            processing: env_duration("ORDERFLOW_PROCESSING_DELAY", defaults.processing),
+            refund: env_duration("ORDERFLOW_REFUND_DELAY", defaults.refund),
+            payment_timeout: env_duration("ORDERFLOW_PAYMENT_TIMEOUT", defaults.payment_timeout),
         },
     );
-    Ok((Arc::new(service), names))
+    Ok((service, names))
 }
 
 /// Which queue an SQS record came from: the last part of its source ARN.
@@ -100,19 +94,11 @@ pub async fn handle_sqs(
         let body = record.body.clone().unwrap_or_default();
         let queue = queue_of(record.event_source_arn.as_deref());
         let result = if queue == names.refunds_queue() {
-            service
-                .complete_refund(&body)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            wiring::handle(service, Work::Refunds, &body).await
         } else if queue == names.payments_queue() {
             report_simulated_payment(service, &body).await
         } else {
-            service
-                .consume(&body)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            wiring::handle(service, Work::Orders, &body).await
         };
         if let Err(why) = result {
             tracing::warn!(message = %id, queue, error = %why, "record not handled");

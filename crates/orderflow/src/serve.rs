@@ -9,15 +9,15 @@ use std::time::Duration;
 use anyhow::Context;
 use orderflow_core::clock::SystemClock;
 use orderflow_core::ports::{ChangeFeed, Clock, Outbox};
-use orderflow_core::service::{Gateways, OrderService, Settings};
+use orderflow_core::service::OrderService;
 use orderflow_http::metrics::{Metrics, StoreCounters};
 use orderflow_http::security::Origins;
 use orderflow_http::{AppState, Security, server};
 use orderflow_worker::notifier::Notifier;
 use orderflow_worker::queue_worker::{Handler, QueueWorker};
 use orderflow_worker::schedule::run_sweeper;
-use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
 use orderflow_worker::webhook::WebhookSender;
+use orderflow_worker::wiring::{self, Timings, Work};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -75,9 +75,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let service = service(
         &opened,
         clock.clone(),
-        args.processing_delay,
-        args.refund_delay,
-        args.payment_timeout,
+        Timings {
+            processing: args.processing_delay,
+            refund: args.refund_delay,
+            payment_timeout: args.payment_timeout,
+        },
     );
     if args.demo {
         let seeded = service.seed_demo().await.context("seeding demo products")?;
@@ -221,31 +223,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The service over an opened backend, with the simulated gateways.
+/// The service over an opened backend (see [`orderflow_worker::wiring::service`]).
 pub fn service(
     opened: &backend::Opened,
     clock: Arc<dyn Clock>,
-    processing_delay: Duration,
-    refund_delay: Duration,
-    payment_timeout: Duration,
+    timings: Timings,
 ) -> Arc<OrderService> {
-    Arc::new(OrderService::new(
-        opened.store.clone(),
-        opened.queues.clone(),
-        Gateways {
-            processor: Arc::new(SimulatedWork {
-                delay: processing_delay,
-            }),
-            refunds: Arc::new(MockRefundGateway {
-                delay: refund_delay,
-            }),
-        },
-        clock,
-        Settings {
-            payment_timeout,
-            ..Settings::default()
-        },
-    ))
+    wiring::service(opened.store.clone(), opened.queues.clone(), clock, timings)
 }
 
 /// A worker for the orders queue (the consumer) and one for the refunds queue; with a
@@ -257,26 +241,14 @@ pub fn spawn_workers(
     stopped: &watch::Receiver<bool>,
 ) {
     let queues = service.queues().clone();
-    let svc = service.clone();
-    let consume: Handler = Arc::new(move |body| {
-        let svc = svc.clone();
-        Box::pin(async move {
-            svc.consume(&body)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+    let handler = |work: Work| -> Handler {
+        let svc = service.clone();
+        Arc::new(move |body| {
+            let svc = svc.clone();
+            Box::pin(async move { wiring::handle(&svc, work, &body).await })
         })
-    });
-    let svc = service.clone();
-    let refund: Handler = Arc::new(move |body| {
-        let svc = svc.clone();
-        Box::pin(async move {
-            svc.complete_refund(&body)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    });
+    };
+    let (consume, refund) = (handler(Work::Orders), handler(Work::Refunds));
     let mut workers = vec![
         ("orders", queues.orders, consume),
         ("refunds", queues.refunds, refund),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use orderflow_core::clock::SystemClock;
 use orderflow_core::ports::Clock;
+use orderflow_worker::wiring::Timings;
 
 use crate::backend;
 use crate::cli::SweepArgs;
@@ -12,14 +13,8 @@ use crate::cli::SweepArgs;
 pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let opened = backend::open(&args.store, clock.clone(), Duration::ZERO, Duration::ZERO).await?;
-    // A sweep touches no gateway and no payment timeout; the service needs them all the same.
-    let service = crate::serve::service(
-        &opened,
-        clock,
-        Duration::ZERO,
-        Duration::ZERO,
-        Duration::from_secs(1800),
-    );
+    // A sweep touches no gateway and no payment timeout: the defaults serve.
+    let service = crate::serve::service(&opened, clock, Timings::default());
     let swept = service.sweep_once().await?;
     let requeued = service.requeue_paid_waiting().await?;
     if requeued > 0 {

@@ -2,10 +2,10 @@
 //! running them on servers or containers beside an API elsewhere.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use orderflow_core::clock::SystemClock;
 use orderflow_core::ports::Clock;
+use orderflow_worker::wiring::Timings;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -25,10 +25,12 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let service = service(
         &opened,
         clock,
-        args.processing_delay,
-        args.refund_delay,
-        // Placing orders is not the worker's business.
-        Duration::from_secs(1800),
+        Timings {
+            processing: args.processing_delay,
+            refund: args.refund_delay,
+            // Placing orders is not the worker's business.
+            ..Timings::default()
+        },
     );
     let (stop, stopped) = watch::channel(false);
     let mut workers = JoinSet::new();

@@ -12,9 +12,11 @@
 //! - [`simulated`]: the simulated processing work and the mock refund gateway.
 //! - [`webhook`]: the simulated payment gateway's side: sends the signed webhook over HTTP.
 //! - [`notifier`]: delivers order events to the shop's `--notify-url` from the outbox.
+//! - [`wiring`]: the service over a backend, and which use case handles which queue.
 
 pub mod notifier;
 pub mod queue_worker;
 pub mod schedule;
 pub mod simulated;
 pub mod webhook;
+pub mod wiring;
