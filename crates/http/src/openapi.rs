@@ -206,6 +206,33 @@ mod tests {
         let doc = DOCUMENT.clone();
         let paths = doc["paths"].as_object().unwrap();
 
+        // The document's enums of names are the domain's, not a copy that may drift.
+        use orderflow_core::domain::{EventType, OrderStatus};
+        let names = |schema: &str| -> Vec<String> {
+            let e = &doc["components"]["schemas"][schema]["enum"];
+            e.as_array()
+                .unwrap_or_else(|| panic!("{schema} is an enum"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            names("EventTypeName"),
+            EventType::ALL.map(|t| t.name().to_owned())
+        );
+        let mut sources: Vec<_> = EventType::ALL
+            .map(|t| t.source().name().to_owned())
+            .to_vec();
+        sources.sort();
+        sources.dedup();
+        let mut documented = names("EventSourceName");
+        documented.sort();
+        assert_eq!(documented, sources);
+        assert_eq!(
+            names("StatusName"),
+            OrderStatus::ALL.map(|s| s.name().to_owned())
+        );
+
         // Path parameters are named as in the contract.
         for path in paths.keys() {
             assert!(
