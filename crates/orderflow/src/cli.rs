@@ -101,6 +101,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDERFLOW_SWEEP_SCHEDULE", default_value = "0 */5 * * * *", value_parser = clap::value_parser!(SweepSchedule))]
     pub sweep_schedule: SweepSchedule,
 
+    /// Time unpaid orders out (and give their stock back) as their deadlines pass, by a
+    /// timer on the earliest one; off leaves it to the cron sweeper alone.
+    #[arg(long, env = "ORDERFLOW_DEADLINE_TIMER", value_parser = BoolishValueParser::new(), default_value_t = true, num_args = 0..=1, default_missing_value = "true")]
+    pub deadline_timer: bool,
+
     /// Simulated work per paid order, between processing and completed.
     #[arg(long, env = "ORDERFLOW_PROCESSING_DELAY", default_value = "2s", value_parser = duration)]
     pub processing_delay: Duration,

@@ -15,7 +15,7 @@ use orderflow_http::security::Origins;
 use orderflow_http::{AppState, Security, server};
 use orderflow_worker::notifier::Notifier;
 use orderflow_worker::queue_worker::{Handler, QueueWorker};
-use orderflow_worker::schedule::run_sweeper;
+use orderflow_worker::schedule::{run_deadline_timer, run_sweeper};
 use orderflow_worker::webhook::WebhookSender;
 use orderflow_worker::wiring::{self, Timings, Work};
 use tokio::net::TcpListener;
@@ -136,6 +136,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         run_sweeper(svc, schedule, stop_rx).await;
     });
+    // Stock back at each deadline, not at the next cron tick.
+    if args.deadline_timer {
+        background.spawn(run_deadline_timer(service.clone(), stopped.clone()));
+    }
 
     // Notifications: the embedded store's outbox, delivered by one worker.
     let outbox: Option<Arc<dyn Outbox>> = match (&notify, &opened.embedded) {

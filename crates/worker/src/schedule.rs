@@ -74,6 +74,51 @@ pub async fn run_sweeper(
     }
 }
 
+/// Shortest time between two sweeps of the deadline timer: when deadlines pass every
+/// millisecond, one sweep takes all that passed meanwhile rather than one sweep each.
+const MIN_TIMER_GAP: Duration = Duration::from_millis(200);
+/// After a failed sweep, wait this long before the timer tries again.
+const TIMER_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Stock back at the deadline: sleep until the earliest unpaid order's `expiresAt` has
+/// passed, sweep, and look again; the cron sweeper stays as the safety net. An order
+/// placed while this sleeps expires after the horizon it computed (now + payment timeout),
+/// so nothing is missed by not waking on placements. Stock comes back within
+/// [`MIN_TIMER_GAP`] (plus the sweep's own time) after a deadline.
+pub async fn run_deadline_timer(service: Arc<OrderService>, mut shutdown: watch::Receiver<bool>) {
+    let millis = |from: Timestamp, to: Timestamp| {
+        Duration::from_millis((to.as_millis() - from.as_millis()).max(0) as u64)
+    };
+    while !*shutdown.borrow() {
+        let now = service.clock().now();
+        let horizon = now.plus(service.payment_timeout());
+        let wait = match service.next_deadline(horizon).await {
+            // Strictly after the deadline: `expiresAt < now` is what times an order out.
+            Ok(Some(deadline)) => millis(now, deadline.plus(Duration::from_millis(1))),
+            Ok(None) => millis(now, horizon),
+            Err(e) => {
+                tracing::warn!(error = %e, "deadline timer: reading the next deadline failed");
+                TIMER_BACKOFF
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait.max(MIN_TIMER_GAP)) => {}
+            _ = shutdown.changed() => return,
+        }
+        match service.sweep_once().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(timed_out = n, "deadline passed: orders timed out"),
+            Err(e) => {
+                tracing::warn!(error = %e, "deadline timer: sweep failed; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(TIMER_BACKOFF) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

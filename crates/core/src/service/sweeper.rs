@@ -1,5 +1,6 @@
 //! The sweeper's unit of work: one sweep.
 
+use crate::domain::Timestamp;
 use crate::domain::lifecycle;
 use crate::error::Error;
 use crate::messages::OrderMessage;
@@ -8,6 +9,23 @@ use crate::ports::StoreError;
 use super::{Changed, OrderService};
 
 impl OrderService {
+    /// The earliest deadline of an unpaid order, if one falls before `horizon`: when the
+    /// next order must be timed out (a timer sleeps until then, rather than a sweep every
+    /// second). Orders placed from now on all expire after `now + payment timeout`, so that
+    /// is the horizon that misses none.
+    ///
+    /// # Errors
+    /// `Internal`.
+    pub async fn next_deadline(&self, horizon: Timestamp) -> Result<Option<Timestamp>, Error> {
+        let earliest = self.store.expired_unpaid(horizon, 1).await?;
+        Ok(earliest.first().map(|o| o.expires_at))
+    }
+
+    /// How long a placed order waits for its payment.
+    pub fn payment_timeout(&self) -> std::time::Duration {
+        self.settings.payment_timeout
+    }
+
     /// Time out every unpaid pending order past its deadline and release its stock, in
     /// batches of `sweep_batch` found through the store's index. Returns how many it timed
     /// out. Orders paid (or failed) meanwhile lose nothing: each change is conditional.

@@ -85,9 +85,11 @@ impl Options {
         me
     }
 
-    /// A sweep schedule that never comes round during a test (once a year).
+    /// No timeouts but the start-up sweep's: a sweep schedule that never comes round during
+    /// a test (once a year), and no deadline timer.
     pub fn no_scheduled_sweeps(self) -> Self {
         self.flag("--sweep-schedule", "0 0 0 1 1 *")
+            .flag("--deadline-timer", "false")
     }
 
     /// `name value`, replacing an earlier value of the same flag.

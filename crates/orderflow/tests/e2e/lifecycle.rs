@@ -285,3 +285,52 @@ async fn refunds_are_asked_once_and_complete(base: Options) {
         "the unpaid order still holds its unit"
     );
 }
+
+/// Polls until the order is timed out; returns how long after its `expiresAt` (by the
+/// wall clock, which is the server's clock too) that was observed.
+async fn timed_out_after_deadline(app: &TestApp, id: &str, secs: u64) -> std::time::Duration {
+    let expires = crate::helpers::millis(&app.order(id).await["expiresAt"]);
+    app.wait_for(id, secs, |o| o["orderStatus"] == 4).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    std::time::Duration::from_millis((now - expires).max(0) as u64)
+}
+
+#[tokio::test]
+async fn stock_comes_back_within_a_second_of_the_deadline_without_waiting_for_a_sweep_tick() {
+    // The cron sweeper only ticks once a year here: the deadline timer does the work.
+    let app = TestApp::spawn_with(
+        Options::default()
+            .flag("--payment-timeout", "1s")
+            .flag("--sweep-schedule", "0 0 0 1 1 *"),
+    )
+    .await;
+    app.stock("p", 5).await;
+    for _ in 0..3 {
+        let o = id(&app.place_ok("u1", "p", 2).await);
+        let late = timed_out_after_deadline(&app, &o, 5).await;
+        assert!(
+            late < std::time::Duration::from_millis(1000),
+            "stock back {late:?} after the deadline"
+        );
+        assert_eq!(app.product("p").await, (5, 0));
+    }
+}
+
+#[tokio::test]
+async fn on_aws_the_deadline_timer_times_orders_out_too() {
+    let app = TestApp::spawn_with(
+        Options::default()
+            .aws()
+            .flag("--payment-timeout", "1s")
+            .flag("--sweep-schedule", "0 0 0 1 1 *"),
+    )
+    .await;
+    app.stock("p", 5).await;
+    let o = id(&app.place_ok("u1", "p", 2).await);
+    let late = timed_out_after_deadline(&app, &o, 10).await;
+    assert!(late < std::time::Duration::from_secs(3), "{late:?}");
+    assert_eq!(app.product("p").await, (5, 0));
+}
