@@ -646,6 +646,40 @@ mod tests {
         }
     }
 
+    /// A database that turned read-only, produced by SQLite itself: `PRAGMA query_only`
+    /// on the writer's connection makes every write fail with SQLITE_READONLY, as a file
+    /// remounted read-only does (a real read-only remount is refused while the file is open
+    /// for writing, so it is made here; e2e/faults.rs fills a real disk and shows recovery).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_only_database_refuses_writes_as_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let p = ProductId::parse("p1").unwrap();
+        store
+            .put_product(&p, StockCount::new(5).unwrap())
+            .await
+            .unwrap();
+        let pragma = |on: bool| {
+            store
+                .writer
+                .write(move |conn| conn.pragma_update(None, "query_only", on).map_err(db))
+        };
+        // (Its own commit may already be refused, depending on what the batch wrote.)
+        let _ = pragma(true).await;
+        let refused = store.place_order(new_order("p1", 1)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            store.ping().await,
+            Err(StoreError::Unavailable(_))
+        ));
+        let p1 = store.get_product(&p).await.unwrap().unwrap();
+        assert_eq!((p1.stock_count, p1.locked_count), (5, 0), "nothing written");
+        // Recovery once the cause is gone is shown on a real full disk (e2e/faults.rs).
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_batch_gives_each_command_its_own_answer() {
         let dir = tempfile::tempdir().unwrap();
