@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::Common;
 use crate::load::{Stats, Until, drive, send};
-use crate::server::{Server, orderflow_bin, start_trivial};
+use crate::server::{Io, Server, orderflow_bin, start_trivial};
 
 const PRODUCTS: usize = 100;
 const PLENTY: i64 = 1_000_000_000_000;
@@ -88,6 +88,17 @@ async fn put_stock(
         r.status()
     );
     Ok(())
+}
+
+fn server_io(t: &Target) -> Option<Io> {
+    t.server.as_ref().and_then(Server::io)
+}
+
+/// Bytes written per unit of work since `before` (nothing when the server is not ours).
+fn print_io(t: &Target, before: Option<Io>, units: usize, what: &str) {
+    if let (Some(before), Some(after)) = (before, server_io(t)) {
+        println!("  io             {}", before.per(&after, units, what));
+    }
 }
 
 fn print_memory(t: &Target) {
@@ -187,6 +198,7 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
     }
     let url = format!("{}/order", t.url);
     let cl = client.clone();
+    let io_before = server_io(&t);
     let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
         let req = cl
             .post(&url)
@@ -198,6 +210,7 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
     if let Some(ceil) = &ceiling {
         ratio("of ceiling", stats.per_second(), ceil.per_second());
     }
+    print_io(&t, io_before, stats.count(201), "order");
     print_memory(&t);
     ensure!(
         stats.errors == 0 && stats.count(201) == stats.requests(),
@@ -264,6 +277,7 @@ pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
     }
     let base = t.url.clone();
     let cl = client.clone();
+    let io_before = server_io(&t);
     let started = Instant::now();
     let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
         let (cl, base) = (cl.clone(), base.clone());
@@ -305,6 +319,8 @@ pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
         "  completed      {paid} orders in {:.2} s: {completed_rate:.0} orders/s",
         all_done.as_secs_f64()
     );
+    // Placed, paid, processing, completed: four transitions (and their events) per order.
+    print_io(&t, io_before, paid, "completed order");
     ratio("of place", completed_rate, place_rate);
     print_memory(&t);
     ensure!(

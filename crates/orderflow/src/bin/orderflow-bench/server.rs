@@ -63,6 +63,24 @@ impl Server {
         Some((kib("VmRSS:")? / 1024.0, kib("VmHWM:")? / 1024.0))
     }
 
+    /// Bytes the server has caused to be written to storage (`write_bytes`) and asked to
+    /// write (`wchar`, page cache included), from Linux's /proc/<pid>/io. Figures that do
+    /// not move with the machine's noise, unlike rates.
+    pub fn io(&self) -> Option<Io> {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).ok()?;
+        let field = |key: &str| -> Option<u64> {
+            io.lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some(Io {
+            write_bytes: field("write_bytes:")?,
+            wchar: field("wchar:")?,
+        })
+    }
+
     /// SIGTERM and wait.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let ok = Command::new("kill")
@@ -134,4 +152,23 @@ pub async fn run_trivial(listen: &str) -> anyhow::Result<()> {
 pub fn start_trivial() -> anyhow::Result<Server> {
     let me = std::env::current_exe()?;
     Server::start(&me, &["trivial-server".to_owned()])
+}
+
+/// A snapshot of /proc/<pid>/io.
+#[derive(Debug, Clone, Copy)]
+pub struct Io {
+    pub write_bytes: u64,
+    pub wchar: u64,
+}
+
+impl Io {
+    /// `after - self` per unit of work, as one line.
+    pub fn per(&self, after: &Io, units: usize, what: &str) -> String {
+        let n = units.max(1) as f64;
+        format!(
+            "{:.0} B written to disk, {:.0} B of writes issued, per {what} ({units} {what}s)",
+            after.write_bytes.saturating_sub(self.write_bytes) as f64 / n,
+            after.wchar.saturating_sub(self.wchar) as f64 / n,
+        )
+    }
 }
