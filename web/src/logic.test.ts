@@ -54,7 +54,11 @@ describe("actions", () => {
     expect(actionsFor(order({ orderStatus: 3, paymentStatus: "success", refundStatus: "completed" }))).toEqual([]);
   });
   it("shortens ids", () => {
-    expect(shortId("0f8fad5b-d9cb-469f-a165-70867728950e")).toBe("0f8fad5b");
+    expect(shortId("0f8fad5b-d9cb-469f-a165-70867728950e")).toBe("7728950e");
+    // Two UUIDv7 made in the same millisecond differ in their short ids.
+    expect(shortId("019ab3c2-7f10-7a1b-9c3d-5e6f7a8b9c0d")).not.toBe(
+      shortId("019ab3c2-7f10-7a1b-8f00-112233445566"),
+    );
   });
 });
 

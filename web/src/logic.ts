@@ -37,7 +37,9 @@ export function actionsFor(o: Order): Action[] {
 
 /** A short, readable form of a UUID for tables. */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  // The last characters: order ids are UUIDv7, whose first ones are the creation time and
+  // shared by every order of the same minute; the last are random.
+  return id.slice(-8);
 }
 
 /** "08:01:02" local time of an RFC 3339 timestamp (full timestamp in the title). */
