@@ -15,6 +15,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
 use crate::dynamo::{ALL, BY_STATUS, BY_USER, CATALOGUE, PAID_WAITING, UNPAID_BY_EXPIRY};
+use crate::outbox::NOTIFY_PENDING;
 
 /// Receives before a message goes to its dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
@@ -61,6 +62,21 @@ fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("name, keys and projection are set")
+}
+
+/// An index of keys only: updates of an item's other attributes cost it nothing.
+fn gsi_keys_only(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash))
+        .key_schema(key(sk, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
                 .build(),
         )
         .build()
@@ -117,11 +133,14 @@ pub async fn init(
         .attribute_definitions(attr("expiresAt", N))
         .attribute_definitions(attr("paidShard", S))
         .attribute_definitions(attr("paymentTime", N))
+        .attribute_definitions(attr("notifyShard", S))
+        .attribute_definitions(attr("notifyDue", N))
         .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
         .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
         .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
         .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"))
-        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"));
+        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"))
+        .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
     create_table(dynamo, orders, &names.orders_table).await?;
     let inventory = dynamo
         .create_table()
@@ -161,6 +180,7 @@ pub async fn init(
         names.queue.clone(),
         names.refunds_queue(),
         names.payments_queue(),
+        names.notify_queue(),
     ] {
         create_queue(sqs, &queue, queues).await?;
     }
