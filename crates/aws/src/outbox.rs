@@ -38,9 +38,10 @@ use crate::dynamo::{DynamoStore, OrderItem, corrupt, from_item, n, s};
 /// The index of orders with undelivered events: (`notifyShard`, `notifyDue`), keys only.
 pub const NOTIFY_PENDING: &str = "notifyPending";
 /// Partitions of [`NOTIFY_PENDING`]. Each event puts its order in the index and its
-/// delivery takes it out (two index writes); spread by order id, a shop's events load no
-/// partition with more than 1/NOTIFY_SHARDS of them.
-pub const NOTIFY_SHARDS: u32 = 16;
+/// delivery takes it out: two index writes per event, some eight per order. At 10,000
+/// orders/s that is 80,000 index writes/s, which 128 shards (by order id) keep at about
+/// 625/s each, under DynamoDB's 1,000 per partition. Readers query every shard, 16 at once.
+pub const NOTIFY_SHARDS: u32 = 128;
 /// `notifyDue` of a parked head: this plus its first failure's time in milliseconds (far
 /// beyond any real time, so never due).
 pub const PARKED: i64 = 4_000_000_000_000_000;
@@ -126,51 +127,47 @@ impl DynamoStore {
         }
     }
 
-    /// `(notifyDue, orderId)` of up to `limit` index entries in `range` per shard, merged
-    /// and trimmed to `limit`, earliest first.
+    /// `(notifyDue, orderId)` of up to `limit` index entries in `range` per shard (every
+    /// parked one), merged, earliest first, and trimmed to `limit`. The shards are
+    /// queried concurrently.
     async fn pending_keys(
         &self,
         range: Range,
         limit: usize,
     ) -> Result<Vec<(i64, OrderId)>, StoreError> {
+        let query = match range {
+            Range::DueBy(t) => ShardQuery {
+                condition: "notifyShard = :s AND notifyDue <= :b",
+                bound: t.as_millis(),
+                limit,
+            },
+            Range::Parked => ShardQuery {
+                condition: "notifyShard = :s AND notifyDue >= :b",
+                bound: PARKED,
+                limit: usize::MAX,
+            },
+        };
+        let mut found = self.every_shard(query).await?;
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// `query` on every shard of the index, at most [`SHARD_QUERIES`] at once; the union,
+    /// earliest first.
+    async fn every_shard(&self, query: ShardQuery) -> Result<Vec<(i64, OrderId)>, StoreError> {
         let mut found = Vec::new();
+        let mut running = tokio::task::JoinSet::new();
         for shard in 0..NOTIFY_SHARDS {
-            let (cond, bound) = match range {
-                Range::DueBy(t) => ("notifyShard = :s AND notifyDue <= :b", t.as_millis()),
-                Range::Parked => ("notifyShard = :s AND notifyDue >= :b", PARKED),
-            };
-            let mut start = None;
-            loop {
-                let out = self
-                    .client
-                    .query()
-                    .table_name(&self.names.orders_table)
-                    .index_name(NOTIFY_PENDING)
-                    .key_condition_expression(cond)
-                    .expression_attribute_values(":s", s(shard.to_string()))
-                    .expression_attribute_values(":b", n(bound))
-                    .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| backend(DisplayErrorContext(e)))?;
-                let items = out.items.unwrap_or_default();
-                let got = items.len();
-                for item in items {
-                    found.push(index_key(&item)?);
-                }
-                // Parked ones are listed whole; due ones up to `limit` per shard.
-                match (range, out.last_evaluated_key) {
-                    (Range::Parked, Some(k)) => start = Some(k),
-                    (Range::DueBy(_), Some(k)) if got < limit => start = Some(k),
-                    _ => break,
-                }
+            if running.len() >= SHARD_QUERIES {
+                found.extend(joined(running.join_next().await)?);
             }
+            let (client, table) = (self.client.clone(), self.names.orders_table.clone());
+            running.spawn(async move { query_shard(&client, &table, shard, query).await });
+        }
+        while let Some(done) = running.join_next().await {
+            found.extend(joined(Some(done))?);
         }
         found.sort_unstable();
-        if let Range::DueBy(_) = range {
-            found.truncate(limit);
-        }
         Ok(found)
     }
 
@@ -212,6 +209,66 @@ impl DynamoStore {
                 other => Err(backend(DisplayErrorContext(other))),
             },
         }
+    }
+}
+
+/// Index queries of one call in flight at once.
+const SHARD_QUERIES: usize = 16;
+
+/// One query of the pending index, run on each shard.
+#[derive(Debug, Clone, Copy)]
+struct ShardQuery {
+    /// Over `:s` (the shard) and `:b` (a bound on `notifyDue`).
+    condition: &'static str,
+    bound: i64,
+    /// Entries wanted from the shard, earliest first: pages are read until there are as
+    /// many or none is left.
+    limit: usize,
+}
+
+async fn query_shard(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    shard: u32,
+    q: ShardQuery,
+) -> Result<Vec<(i64, OrderId)>, StoreError> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let room = q.limit.saturating_sub(found.len()).clamp(1, 1000);
+        let out = client
+            .query()
+            .table_name(table)
+            .index_name(NOTIFY_PENDING)
+            .key_condition_expression(q.condition)
+            .expression_attribute_values(":s", s(shard.to_string()))
+            .expression_attribute_values(":b", n(q.bound))
+            .limit(i32::try_from(room).unwrap_or(1000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        for item in out.items.unwrap_or_default() {
+            found.push(index_key(&item)?);
+        }
+        match out.last_evaluated_key {
+            Some(k) if found.len() < q.limit => start = Some(k),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// Index entries: `(notifyDue, orderId)`.
+type Keys = Vec<(i64, OrderId)>;
+
+/// The result of a joined shard query.
+fn joined(
+    done: Option<Result<Result<Keys, StoreError>, tokio::task::JoinError>>,
+) -> Result<Keys, StoreError> {
+    match done {
+        None => Ok(Vec::new()),
+        Some(Ok(result)) => result,
+        Some(Err(e)) => Err(backend(format!("an index query did not finish: {e}"))),
     }
 }
 
@@ -301,26 +358,15 @@ impl Outbox for DynamoStore {
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        let mut next: Option<i64> = None;
-        for shard in 0..NOTIFY_SHARDS {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.names.orders_table)
-                .index_name(NOTIFY_PENDING)
-                .key_condition_expression("notifyShard = :s AND notifyDue < :b")
-                .expression_attribute_values(":s", s(shard.to_string()))
-                .expression_attribute_values(":b", n(PARKED))
-                .limit(1)
-                .send()
-                .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
-            if let Some(item) = out.items.unwrap_or_default().first() {
-                let (due, _) = index_key(item)?;
-                next = Some(next.map_or(due, |m| m.min(due)));
-            }
-        }
-        Ok(next.map(Timestamp::from_millis))
+        // The earliest not-parked entry of each shard; the least of those.
+        let firsts = self
+            .every_shard(ShardQuery {
+                condition: "notifyShard = :s AND notifyDue < :b",
+                bound: PARKED,
+                limit: 1,
+            })
+            .await?;
+        Ok(firsts.first().map(|(due, _)| Timestamp::from_millis(*due)))
     }
 
     async fn delivered(&self, note: &Notification) -> Result<(), StoreError> {

@@ -156,6 +156,8 @@ pub enum Delivered {
 /// Overdue heads older than this are announced again by the sweeper: their retry message
 /// was lost (or the announcement after their event's write).
 pub const NOTIFY_GRACE: Duration = Duration::from_secs(60);
+/// A message this much ahead of its head's retry time waits for it.
+const EARLY: Duration = Duration::from_secs(2);
 /// Orders announced again per sweep, at most.
 const NOTIFY_SWEEP_LIMIT: usize = 1000;
 
@@ -203,8 +205,14 @@ impl NotifyDelivery {
             if p.parked {
                 return Ok(Delivered::Parked);
             }
-            if p.due > self.clock.now() {
+            let early = p.due.as_millis() - self.clock.now().as_millis();
+            if early > EARLY.as_millis() as i64 {
                 return Ok(Delivered::NotDueYet);
+            }
+            if early > 0 {
+                // A retry message a little ahead of its time (clocks differ by a little):
+                // wait, rather than leave it to the sweeper.
+                tokio::time::sleep(Duration::from_millis(early as u64)).await;
             }
             match self
                 .notifier

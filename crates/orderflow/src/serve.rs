@@ -32,7 +32,8 @@ const IN_FLIGHT: usize = 64;
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// How often the notifier looks for new events on the AWS backend (no commit signal
 /// there): an event is sent at most this long after its commit.
-const NOTIFY_POLL: Duration = Duration::from_millis(500);
+/// Each poll queries every shard of the pending index, so not much more often.
+const NOTIFY_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Configuration errors stop the server before it opens anything.
