@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use orderflow_aws::{AwsNames, DynamoStore, Notifications, SqsQueue};
 use orderflow_core::clock::SystemClock;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
@@ -272,8 +272,7 @@ pub async fn handle_sqs(
     notify: Option<&NotifyDelivery>,
     event: SqsEvent,
 ) -> SqsBatchResponse {
-    let mut failures = Vec::new();
-    for record in event.records {
+    let handle = |record: SqsMessage| async move {
         let id = record.message_id.clone().unwrap_or_default();
         let body = record.body.clone().unwrap_or_default();
         let queue = queue_of(record.event_source_arn.as_deref());
@@ -293,13 +292,33 @@ pub async fn handle_sqs(
         } else {
             wiring::handle(service, Work::Orders, &body).await
         };
-        if let Err(why) = result {
+        result.err().map(|why| {
             tracing::warn!(message = %id, queue, error = %why, "record not handled");
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = id;
-            failures.push(failure);
+            failure
+        })
+    };
+    // A batch comes from one queue. Notifications wait on the shop's receiver (up to the
+    // HTTP timeout per attempt): a batch of them is delivered concurrently (one order per
+    // record), so that a slow receiver does not run the function out of time.
+    let notifications = event
+        .records
+        .first()
+        .is_some_and(|r| queue_of(r.event_source_arn.as_deref()) == names.notify_queue());
+    let failures: Vec<BatchItemFailure> = if notifications {
+        futures_util::future::join_all(event.records.into_iter().map(handle))
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    } else {
+        let mut failures = Vec::new();
+        for record in event.records {
+            failures.extend(handle(record).await);
         }
-    }
+        failures
+    };
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     response

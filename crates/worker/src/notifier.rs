@@ -9,7 +9,9 @@
 //!
 //! [`Notifier::run_once`] does one round (take new events, deliver what is due) and is what
 //! tests drive; [`Notifier::run`] repeats it, waiting between rounds for a commit (the
-//! change feed's wake-up) or for the next retry to fall due.
+//! change feed's wake-up; a store without one, DynamoDB, is polled: [`Notifier::polling`])
+//! or for the next retry to fall due. [`Notifier::attempt`] sends one notification and
+//! records the outcome, for a driver that delivers order by order (the Lambda consumer).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
