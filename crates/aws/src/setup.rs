@@ -109,6 +109,65 @@ async fn create_table(
     Ok(())
 }
 
+/// Add [`NOTIFY_PENDING`] to an orders table made before it existed, and wait until it
+/// is active (DynamoDB fills it from the table first).
+async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let describe = || async {
+        client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| format!("describing table {table}: {}", DisplayErrorContext(e)))
+            .map(|out| {
+                out.table
+                    .and_then(|t| t.global_secondary_indexes)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|i| i.index_name() == Some(NOTIFY_PENDING))
+                    .map(|i| i.index_status().map(|s| s.as_str().to_owned()))
+            })
+    };
+    if describe().await?.is_none() {
+        let wanted = gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue");
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(NOTIFY_PENDING)
+            .set_key_schema(Some(wanted.key_schema().to_vec()))
+            .set_projection(wanted.projection().cloned())
+            .build()
+            .map_err(|e| e.to_string())?;
+        client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attr("notifyShard", ScalarAttributeType::S))
+            .attribute_definitions(attr("notifyDue", ScalarAttributeType::N))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "adding index {NOTIFY_PENDING} to {table}: {}",
+                    DisplayErrorContext(e)
+                )
+            })?;
+        tracing::info!(table, index = NOTIFY_PENDING, "index added");
+    }
+    for _ in 0..600 {
+        match describe().await? {
+            Some(Some(status)) if status != "ACTIVE" => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => return Ok(()),
+        }
+    }
+    Err(format!(
+        "index {NOTIFY_PENDING} of {table} is not active after 10 minutes"
+    ))
+}
+
 /// Create every table and queue of `names` that is missing.
 ///
 /// # Errors
@@ -142,6 +201,8 @@ pub async fn init(
         .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"))
         .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
     create_table(dynamo, orders, &names.orders_table).await?;
+    // A table made before notifications lacks their index: add it.
+    add_notify_index(dynamo, &names.orders_table).await?;
     let inventory = dynamo
         .create_table()
         .table_name(&names.inventory_table)

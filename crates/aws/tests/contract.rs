@@ -121,3 +121,46 @@ mod lifecycle {
 mod outbox {
     orderflow_core::outbox_contract_suite!(super::fresh_dynamo_outbox);
 }
+
+/// `aws init` on an orders table made before notifications adds their index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_adds_the_notify_index_to_an_older_orders_table() {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+    let indexes = || async {
+        dynamo
+            .describe_table()
+            .table_name(&names.orders_table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .global_secondary_indexes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.index_name().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    dynamo
+        .update_table()
+        .table_name(&names.orders_table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name(orderflow_aws::outbox::NOTIFY_PENDING)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!indexes().await.iter().any(|i| i == "notifyPending"));
+    init(&dynamo, &sqs, &names, QueueSpec::default())
+        .await
+        .expect("aws init again");
+    assert!(indexes().await.iter().any(|i| i == "notifyPending"));
+}
