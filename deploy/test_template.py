@@ -1,8 +1,8 @@
 """Checks of deploy/template.yaml that cfn-lint does not make (it accepts, for instance,
 `ReportBatchItemFailurez`, `rate(5 minute)` and an event of `Type: SQSS`): the partial
 batch setting, the schedule expression, the dead-letter redrive, the visibility timeout
-against the consumer's timeout, the index names the code queries, and each function's
-policies, action by action. Run: python -m unittest deploy/test_template.py
+against the consumer's timeout, the index names the code queries, each function's
+policies, action by action, and the notifications (secret, environment, index, queue). Run: python -m unittest deploy/test_template.py
 """
 
 import pathlib
@@ -36,7 +36,12 @@ EXPECTED_TABLES = {
     "ConsumerFunction": {"OrdersTable", "InventoryTable"},
     "SweeperFunction": {"OrdersTable", "InventoryTable"},
 }
-INDEXES = {"byUser", "byStatus", "all", "unpaidByExpiry", "paidWaiting"}
+INDEXES = {"byUser", "byStatus", "all", "unpaidByExpiry", "paidWaiting", "notifyPending"}
+WORK_QUEUES = {"OrdersQueue", "RefundsQueue", "PaymentsQueue", "NotifyQueue"}
+# Who reads the pending-notifications index (the failed listing, the overdue sweep), and
+# who sends to the notify queue (after each event's write, retries, overdue orders).
+NOTIFY_INDEX_READERS = {"ApiFunction", "SweeperFunction"}
+NOTIFY_SENDERS = {"ApiFunction", "ConsumerFunction", "SweeperFunction"}
 SCHEDULE = re.compile(
     r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
 )
@@ -77,7 +82,7 @@ def check_consumer_events(t):
         assert e["Type"] == "SQS", f"{name}: type {e['Type']}"
         assert e["Properties"].get("FunctionResponseTypes") == ["ReportBatchItemFailures"], name
         queues |= refs(e["Properties"]["Queue"])
-    assert queues == {"OrdersQueue", "RefundsQueue", "PaymentsQueue"}, queues
+    assert queues == WORK_QUEUES, queues
 
 
 def check_schedule(t):
@@ -93,7 +98,7 @@ def check_schedule(t):
 def check_redrive(t):
     queues = resources(t, "AWS::SQS::Queue")
     work = {k: v for k, v in queues.items() if "DeadLetter" not in k}
-    assert len(work) == 3, work.keys()
+    assert set(work) == WORK_QUEUES, work.keys()
     for name, q in work.items():
         policy = q["Properties"]["RedrivePolicy"]
         (dlq,) = refs(policy["deadLetterTargetArn"])
@@ -103,7 +108,7 @@ def check_redrive(t):
 
 def check_visibility(t):
     timeout = int(t["Resources"]["ConsumerFunction"]["Properties"]["Timeout"])
-    for name in ["OrdersQueue", "RefundsQueue", "PaymentsQueue"]:
+    for name in sorted(WORK_QUEUES):
         visibility = int(t["Resources"][name]["Properties"]["VisibilityTimeout"])
         assert visibility >= 6 * timeout, (name, visibility, timeout)
 
@@ -141,7 +146,42 @@ def check_tables(t):
     assert g["Runtime"] == "provided.al2023" and g["Architectures"] == ["arm64"], g
 
 
-CHECKS = [check_consumer_events, check_schedule, check_redrive, check_visibility, check_policies, check_tables]
+def statements(t, fn):
+    return [s for p in t["Resources"][fn]["Properties"]["Policies"] for s in p["Statement"]]
+
+
+def check_notifications(t):
+    # The secret: NoEcho, and no default (never an empty or well-known signing key).
+    secret = t["Parameters"]["NotifySecret"]
+    assert secret.get("NoEcho") in (True, "true"), secret
+    assert "Default" not in secret, secret
+    assert int(secret.get("MinLength", 0)) >= 16, secret
+    # Every function gets the URL and the secret (all write events), only when it is set.
+    env = t["Globals"]["Function"]["Environment"]["Variables"]
+    for var, param in [("ORDERFLOW_NOTIFY_URL", "NotifyUrl"), ("ORDERFLOW_NOTIFY_SECRET", "NotifySecret")]:
+        assert env[var] == {"Fn::If": ["NotifyOn", {"Ref": param}, {"Ref": "AWS::NoValue"}]}, (var, env.get(var))
+    # The index is sparse and keys only (updates of a pending order cost it nothing).
+    (index,) = [
+        i for i in t["Resources"]["OrdersTable"]["Properties"]["GlobalSecondaryIndexes"]
+        if i["IndexName"] == "notifyPending"
+    ]
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["notifyShard", "notifyDue"], index
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}, index
+    for fn in EXPECTED_ACTIONS:
+        reads = any(
+            "dynamodb:Query" in s["Action"]
+            and any("index/notifyPending" in str(r) for r in s["Resource"])
+            for s in statements(t, fn)
+        )
+        assert reads == (fn in NOTIFY_INDEX_READERS), (fn, "query notifyPending", reads)
+        sends = any(
+            "sqs:SendMessage" in s["Action"] and "NotifyQueue" in refs(s["Resource"])
+            for s in statements(t, fn)
+        )
+        assert sends == (fn in NOTIFY_SENDERS), (fn, "send to NotifyQueue", sends)
+
+
+CHECKS = [check_consumer_events, check_schedule, check_redrive, check_visibility, check_policies, check_tables, check_notifications]
 
 
 class Template(unittest.TestCase):
@@ -161,6 +201,11 @@ class Template(unittest.TestCase):
             ("        deadLetterTargetArn: !GetAtt PaymentsDeadLetterQueue.Arn", "        deadLetterTargetArn: !GetAtt OrdersQueue.Arn", check_redrive),
             ("                - dynamodb:Query\n              Resource:\n                - !Sub \"${OrdersTable.Arn}/index/unpaidByExpiry\"", "                - dynamodb:Query\n                - dynamodb:Scan\n              Resource:\n                - !Sub \"${OrdersTable.Arn}/index/unpaidByExpiry\"", check_policies),
             ("                - !Sub \"${OrdersTable.Arn}/index/byUser\"", "                - !Sub \"${OrdersTable.Arn}/index/*\"", check_policies),
+            ("    NoEcho: true\n    MinLength: 16", "    NoEcho: true\n    Default: \"\"\n    MinLength: 16", check_notifications),
+            ("            Queue: !GetAtt NotifyQueue.Arn", "            Queue: !GetAtt PaymentsQueue.Arn", check_consumer_events),
+            ("        deadLetterTargetArn: !GetAtt NotifyDeadLetterQueue.Arn\n        maxReceiveCount: 5\n", "        deadLetterTargetArn: !GetAtt NotifyDeadLetterQueue.Arn\n        maxReceiveCount: 50\n", check_redrive),
+            ("          Projection: { ProjectionType: KEYS_ONLY }", "          Projection: { ProjectionType: ALL }", check_notifications),
+            ("                - !Sub \"${OrdersTable.Arn}/index/notifyPending\"\n                - !GetAtt InventoryTable.Arn", "                - !GetAtt InventoryTable.Arn", check_notifications),
         ]
         for old, new, check in mutations:
             with self.subTest(new.strip()[:60]):

@@ -7,8 +7,9 @@ pub struct AwsNames {
     pub orders_table: String,
     pub inventory_table: String,
     pub idempotency_table: String,
-    /// The orders queue (paid orders for the consumer); refunds and simulated payments use
-    /// `<name>-refunds` and `<name>-payments`, each with a `-dlq`.
+    /// The orders queue (paid orders for the consumer); refunds, simulated payments and
+    /// notifications use `<name>-refunds`, `<name>-payments` and `<name>-notify`, each
+    /// with a `-dlq`.
     pub queue: String,
 }
 
@@ -42,6 +43,11 @@ impl AwsNames {
 
     pub fn payments_queue(&self) -> String {
         format!("{}-payments", self.queue)
+    }
+
+    /// Orders with events to notify (`{"orderId"}`), for the Lambda consumer.
+    pub fn notify_queue(&self) -> String {
+        format!("{}-notify", self.queue)
     }
 
     pub fn dead_letters(queue: &str) -> String {

@@ -62,9 +62,9 @@ pub const CATALOGUE: &str = "catalogue";
 /// the item), plus what only DynamoDB needs (index keys) and the history.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct OrderItem {
+pub(crate) struct OrderItem {
     #[serde(flatten)]
-    order: StoredOrder,
+    pub(crate) order: StoredOrder,
     /// Newest-first order of listings: creation time, then acceptance order.
     sort_key: String,
     /// The same for every order: the partition of the `all` index.
@@ -77,7 +77,26 @@ struct OrderItem {
     paid_shard: Option<String>,
     /// The order's history, oldest first.
     #[serde(default)]
-    history: Vec<StoredEvent>,
+    pub(crate) history: Vec<StoredEvent>,
+    /// The notification outbox ([`crate::outbox`]), on stores with notifications: events
+    /// delivered so far. Absent on orders that had no event since notifications were on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notified: Option<u32>,
+    /// Present only while some event is not delivered (the sparse index of pending
+    /// notifications).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify_shard: Option<String>,
+    /// When the first undelivered event is due (its retry time), or
+    /// [`crate::outbox::PARKED`] plus its first failure's time when it is parked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify_due: Option<i64>,
+    /// The failure state of the first undelivered event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify_first_failed_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) notify_last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,7 +117,7 @@ struct IdempotencyItem {
     ttl: i64,
 }
 
-fn corrupt(what: &str) -> StoreError {
+pub(crate) fn corrupt(what: &str) -> StoreError {
     backend(format!("stored {what} is not valid"))
 }
 
@@ -111,6 +130,22 @@ impl OrderItem {
             unpaid_shard: o.state.awaits_payment().then(|| shard_of(o.id)),
             paid_shard: o.state.awaits_processing().then(|| shard_of(o.id)),
             history: vec![StoredEvent::from_event(&o.placed_event())],
+            notified: None,
+            notify_shard: None,
+            notify_due: None,
+            notify_attempts: None,
+            notify_first_failed_at: None,
+            notify_last_error: None,
+        }
+    }
+
+    /// The same item with its first event waiting in the outbox.
+    fn with_pending_notification(self) -> Self {
+        Self {
+            notified: Some(0),
+            notify_shard: Some(crate::outbox::shard_of(self.order.order_id.as_str())),
+            notify_due: Some(self.order.created_at),
+            ..self
         }
     }
 
@@ -134,11 +169,11 @@ fn shard_of(id: OrderId) -> String {
     (id.as_uuid().as_u128() % u128::from(UNPAID_SHARDS)).to_string()
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -146,7 +181,7 @@ fn to_item<T: Serialize>(v: &T) -> Result<HashMap<String, AttributeValue>, Store
     serde_dynamo::to_item(v).map_err(backend)
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(
+pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(
     item: HashMap<String, AttributeValue>,
 ) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(backend)
@@ -155,11 +190,32 @@ fn from_item<T: for<'de> Deserialize<'de>>(
 /// Orders, inventory and idempotency keys on DynamoDB.
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
-    client: Client,
-    names: AwsNames,
+    pub(crate) client: Client,
+    pub(crate) names: AwsNames,
     /// Where a transition's messages go ([`Topic`]s to queues); `None` for a store used
     /// without queues (the store contract suite), which then sends nothing.
     messages: Option<Messages>,
+    /// With notifications (contract section 6): every event enters the outbox on its item
+    /// ([`crate::outbox`]) in the same write; `None` without `--notify-url`, so that a
+    /// shop turning them on is not sent its whole past.
+    pub(crate) notify: Option<Notify>,
+}
+
+/// Notifications: the outbox is on, and where an order with a new event is announced.
+#[derive(Clone, Default)]
+pub struct Notify {
+    /// The notify queue: `{"orderId"}` after each event's write, best effort (the pending
+    /// index finds an order whose message was lost). `None` where a notifier polls the
+    /// index itself (`orderflow serve`).
+    pub queue: Option<Arc<dyn Queue>>,
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("queue", &self.queue.is_some())
+            .finish()
+    }
 }
 
 /// The queues a transition's messages are sent to, right after its write.
@@ -192,6 +248,15 @@ impl DynamoStore {
             client,
             names,
             messages: None,
+            notify: None,
+        }
+    }
+
+    /// The same store with the notification outbox on.
+    pub fn with_notifications(self, notify: Notify) -> Self {
+        Self {
+            notify: Some(notify),
+            ..self
         }
     }
 
@@ -346,6 +411,19 @@ impl DynamoStore {
             serde_dynamo::to_attribute_value(vec![StoredEvent::from_event(&t.history_event())])
                 .map_err(backend)?,
         );
+        // The event enters the notification outbox: the order is pending (due now unless
+        // an earlier event is already waiting, or parked), and an order from before
+        // notifications were on starts its count at this event.
+        if self.notify.is_some() {
+            set.push("notified = if_not_exists(notified, :prev_events)");
+            set.push("notifyShard = :nshard");
+            set.push("notifyDue = if_not_exists(notifyDue, :at)");
+            values.insert(":prev_events".into(), n(i64::from(t.seq) - 1));
+            values.insert(
+                ":nshard".into(),
+                s(crate::outbox::shard_of(&t.order_id.to_string())),
+            );
+        }
         // Entering "paid, waiting for the consumer" enters the re-send index.
         if t.to.awaits_processing() && !t.from.awaits_processing() {
             set.push("paidShard = :shard");
@@ -561,7 +639,14 @@ impl OrderStore for DynamoStore {
                 .put(
                     Put::builder()
                         .table_name(&self.names.orders_table)
-                        .set_item(Some(to_item(&OrderItem::from_order(o, seq))?))
+                        .set_item(Some(to_item(&{
+                            let item = OrderItem::from_order(o, seq);
+                            if self.notify.is_some() {
+                                item.with_pending_notification()
+                            } else {
+                                item
+                            }
+                        })?))
                         .condition_expression("attribute_not_exists(orderId)")
                         .build()
                         .map_err(backend)?,
@@ -590,7 +675,10 @@ impl OrderStore for DynamoStore {
             );
         }
         let codes = match self.transact(items).await {
-            Ok(()) => return Ok(Placed::Created(o.clone())),
+            Ok(()) => {
+                self.announce(o.id).await;
+                return Ok(Placed::Created(o.clone()));
+            }
             Err(TxFailure::Failed(e)) => return Err(e),
             Err(TxFailure::Cancelled(codes)) => codes,
         };
@@ -712,6 +800,7 @@ impl OrderStore for DynamoStore {
     async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
         self.write_transition(t).await?;
         self.send_messages(t).await;
+        self.announce(t.order_id).await;
         Ok(())
     }
 

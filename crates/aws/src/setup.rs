@@ -15,6 +15,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
 use crate::dynamo::{ALL, BY_STATUS, BY_USER, CATALOGUE, PAID_WAITING, UNPAID_BY_EXPIRY};
+use crate::outbox::NOTIFY_PENDING;
 
 /// Receives before a message goes to its dead-letter queue.
 pub const MAX_RECEIVES: u32 = 5;
@@ -67,6 +68,21 @@ fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
         .expect("name, keys and projection are set")
 }
 
+/// An index of keys only: updates of an item's other attributes cost it nothing.
+fn gsi_keys_only(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+    GlobalSecondaryIndex::builder()
+        .index_name(name)
+        .key_schema(key(pk, KeyType::Hash))
+        .key_schema(key(sk, KeyType::Range))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::KeysOnly)
+                .build(),
+        )
+        .build()
+        .expect("name, keys and projection are set")
+}
+
 async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     req: aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder,
@@ -93,6 +109,65 @@ async fn create_table(
     Ok(())
 }
 
+/// Add [`NOTIFY_PENDING`] to an orders table made before it existed, and wait until it
+/// is active (DynamoDB fills it from the table first).
+async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let describe = || async {
+        client
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .map_err(|e| format!("describing table {table}: {}", DisplayErrorContext(e)))
+            .map(|out| {
+                out.table
+                    .and_then(|t| t.global_secondary_indexes)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|i| i.index_name() == Some(NOTIFY_PENDING))
+                    .map(|i| i.index_status().map(|s| s.as_str().to_owned()))
+            })
+    };
+    if describe().await?.is_none() {
+        let wanted = gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue");
+        let create = CreateGlobalSecondaryIndexAction::builder()
+            .index_name(NOTIFY_PENDING)
+            .set_key_schema(Some(wanted.key_schema().to_vec()))
+            .set_projection(wanted.projection().cloned())
+            .build()
+            .map_err(|e| e.to_string())?;
+        client
+            .update_table()
+            .table_name(table)
+            .attribute_definitions(attr("notifyShard", ScalarAttributeType::S))
+            .attribute_definitions(attr("notifyDue", ScalarAttributeType::N))
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder().create(create).build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "adding index {NOTIFY_PENDING} to {table}: {}",
+                    DisplayErrorContext(e)
+                )
+            })?;
+        tracing::info!(table, index = NOTIFY_PENDING, "index added");
+    }
+    for _ in 0..600 {
+        match describe().await? {
+            Some(Some(status)) if status != "ACTIVE" => {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => return Ok(()),
+        }
+    }
+    Err(format!(
+        "index {NOTIFY_PENDING} of {table} is not active after 10 minutes"
+    ))
+}
+
 /// Create every table and queue of `names` that is missing.
 ///
 /// # Errors
@@ -117,12 +192,17 @@ pub async fn init(
         .attribute_definitions(attr("expiresAt", N))
         .attribute_definitions(attr("paidShard", S))
         .attribute_definitions(attr("paymentTime", N))
+        .attribute_definitions(attr("notifyShard", S))
+        .attribute_definitions(attr("notifyDue", N))
         .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
         .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
         .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
         .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"))
-        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"));
+        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"))
+        .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
     create_table(dynamo, orders, &names.orders_table).await?;
+    // A table made before notifications lacks their index: add it.
+    add_notify_index(dynamo, &names.orders_table).await?;
     let inventory = dynamo
         .create_table()
         .table_name(&names.inventory_table)
@@ -161,6 +241,7 @@ pub async fn init(
         names.queue.clone(),
         names.refunds_queue(),
         names.payments_queue(),
+        names.notify_queue(),
     ] {
         create_queue(sqs, &queue, queues).await?;
     }

@@ -18,8 +18,9 @@ use orderflow_core::ports::{Delivery, Queue, StoreError};
 use crate::backend;
 
 /// SQS delays a message at most 15 minutes; a longer delay is carried in this attribute
-/// and served by hiding the message again when it comes early.
-const NOT_BEFORE: &str = "orderflow-not-before";
+/// and served by hiding the message again when it comes early (a Lambda event source does
+/// not: its handler reads the attribute itself).
+pub const NOT_BEFORE: &str = "orderflow-not-before";
 const MAX_DELAY: Duration = Duration::from_secs(900);
 /// SQS's longest visibility timeout.
 const MAX_HIDE: Duration = Duration::from_secs(12 * 3600);

@@ -1,4 +1,4 @@
-//! The contract suites (store, queue, lifecycle) against the AWS adapters, on the
+//! The contract suites (store, queue, lifecycle, outbox) against the AWS adapters, on the
 //! DynamoDB/SQS emulator that `scripts/test` starts (`AWS_ENDPOINT_URL`). Each case gets
 //! tables and queues of its own, under a fresh prefix. Without the emulator these tests
 //! fail; they never skip.
@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use orderflow_aws::dynamo::Messages;
+use orderflow_aws::dynamo::{Messages, Notify};
 use orderflow_aws::setup::{QueueSpec, init};
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
 use orderflow_core::ports::{OrderStore, Queue};
 use orderflow_core::service::Queues;
 use orderflow_core::testing::lifecycle_contract::{LifecycleFixture, START};
+use orderflow_core::testing::outbox_contract::OutboxFixture;
 use orderflow_core::testing::queue_contract::{Elapse, QueueFixture};
 
 /// The emulator's clients; panics (fails the test) when it is not configured.
@@ -40,6 +41,16 @@ async fn fresh(spec: QueueSpec) -> (AwsNames, aws_sdk_dynamodb::Client, aws_sdk_
 async fn fresh_dynamo_store() -> (Arc<dyn OrderStore>, ()) {
     let (names, dynamo, _) = fresh(QueueSpec::default()).await;
     (Arc::new(DynamoStore::new(dynamo, names)), ())
+}
+
+async fn fresh_dynamo_outbox() -> (OutboxFixture, ()) {
+    let (names, dynamo, _) = fresh(QueueSpec::default()).await;
+    let store = Arc::new(DynamoStore::new(dynamo, names).with_notifications(Notify::default()));
+    let fixture = OutboxFixture {
+        store: store.clone(),
+        outbox: store,
+    };
+    (fixture, ())
 }
 
 /// Real time: SQS's timeouts run on the server's clock.
@@ -105,4 +116,51 @@ mod queue {
 
 mod lifecycle {
     orderflow_core::lifecycle_contract_suite!(super::fresh_aws_backend);
+}
+
+mod outbox {
+    orderflow_core::outbox_contract_suite!(super::fresh_dynamo_outbox);
+}
+
+/// `aws init` on an orders table made before notifications adds their index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_adds_the_notify_index_to_an_older_orders_table() {
+    use aws_sdk_dynamodb::types::{DeleteGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+    let indexes = || async {
+        dynamo
+            .describe_table()
+            .table_name(&names.orders_table)
+            .send()
+            .await
+            .unwrap()
+            .table
+            .unwrap()
+            .global_secondary_indexes
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|i| i.index_name().map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+    dynamo
+        .update_table()
+        .table_name(&names.orders_table)
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name(orderflow_aws::outbox::NOTIFY_PENDING)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(!indexes().await.iter().any(|i| i == "notifyPending"));
+    init(&dynamo, &sqs, &names, QueueSpec::default())
+        .await
+        .expect("aws init again");
+    assert!(indexes().await.iter().any(|i| i == "notifyPending"));
 }

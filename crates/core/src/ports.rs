@@ -261,6 +261,9 @@ pub trait ChangeFeed: Send + Sync {
 }
 
 /// A notification of one change to the shop's systems, waiting to be delivered or parked.
+/// The outbox that returned it is handed it back ([`Outbox::delivered`],
+/// [`Outbox::failed`]) and finds its entry by what it needs: SQLite by the change's
+/// position, DynamoDB by the order and `seq` (it has no store-wide position).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
     pub change: Change,
@@ -299,11 +302,12 @@ pub trait Outbox: Send + Sync {
     /// `Backend`.
     async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
-    /// The receiver accepted it: remove it.
+    /// The receiver accepted `n` (as [`Outbox::due`] returned it): remove it. A
+    /// notification already removed (delivered by another worker) is not an error.
     ///
     /// # Errors
     /// `Backend`, `Unavailable`, `Overloaded`.
-    async fn delivered(&self, position: u64) -> Result<(), StoreError>;
+    async fn delivered(&self, n: &Notification) -> Result<(), StoreError>;
 
     /// An attempt failed with `error` at `now`: try again at `retry_at`, or park it when
     /// `None`.
@@ -312,7 +316,7 @@ pub trait Outbox: Send + Sync {
     /// `Backend`, `Unavailable`, `Overloaded`.
     async fn failed(
         &self,
-        position: u64,
+        n: &Notification,
         error: &str,
         now: Timestamp,
         retry_at: Option<Timestamp>,

@@ -1,13 +1,15 @@
 //! Test support for adapter crates (feature `testing`).
 //!
-//! Three suites, each written once and run against every backend: [`store_contract`] (the
+//! Four suites, each written once and run against every backend: [`store_contract`] (the
 //! store port), [`queue_contract`] (the queue port), [`lifecycle_contract`] (section 1 of
-//! the contract through the service, on a store and its queues). Each case is a
+//! the contract through the service, on a store and its queues), [`outbox_contract`] (the
+//! notification outbox, section 6). Each case is a
 //! `pub async fn` taking a fresh fixture; the macros below expand a suite into one
 //! `#[tokio::test]` per case, so a backend runs it with one line and a failure names both
 //! the case and the backend.
 
 pub mod lifecycle_contract;
+pub mod outbox_contract;
 pub mod queue_contract;
 pub mod store_contract;
 
@@ -94,6 +96,19 @@ macro_rules! lifecycle_contract_suite {
             a_sweep_works_through_more_orders_than_one_batch,
             messages_for_unknown_orders_are_skipped_and_foreign_ones_refused,
             a_paid_order_whose_message_was_lost_is_sent_again_by_the_sweeper,
+        );
+    };
+}
+
+/// Run every outbox contract case; `$make` returns `(OutboxFixture, guard)`.
+#[macro_export]
+macro_rules! outbox_contract_suite {
+    ($make:path) => {
+        $crate::contract_tests!(outbox_contract, $make;
+            events_are_handed_out_one_per_order_in_seq_order,
+            a_failed_head_waits_for_its_retry_and_holds_back_later_events,
+            a_parked_head_is_listed_and_sent_again_only_when_unparked,
+            delivering_twice_skips_nothing,
         );
     };
 }

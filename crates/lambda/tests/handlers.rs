@@ -121,7 +121,7 @@ async fn an_sqs_batch_with_one_bad_record_reports_exactly_that_record() {
         ],
     );
     let batch: SqsEvent = serde_json::from_str(&json).unwrap();
-    let response = orderflow_lambda::handle_sqs(&w.service, &names(), batch).await;
+    let response = orderflow_lambda::handle_sqs(&w.service, &names(), None, batch).await;
 
     let failed: Vec<_> = response
         .batch_item_failures
@@ -148,7 +148,7 @@ async fn a_scheduled_event_sweeps() {
     w.clock.advance(Duration::from_secs(30 * 60 + 1));
     let scheduled: EventBridgeEvent<Value> =
         serde_json::from_str(&event("scheduled.json", &[])).unwrap();
-    let out = orderflow_lambda::handle_schedule(&w.service, scheduled)
+    let out = orderflow_lambda::handle_schedule(&w.service, None, scheduled)
         .await
         .unwrap();
     assert_eq!(out["timedOut"], 1);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use orderflow_aws::AwsNames;
+use orderflow_aws::{AwsNames, DynamoStore, Notifications};
 use orderflow_core::ports::{Clock, OrderStore};
 use orderflow_core::service::Queues;
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
@@ -21,6 +21,15 @@ pub struct Opened {
     /// The embedded store itself, for what only it has (in-flight recovery, its writer's
     /// counters); `None` on AWS.
     pub embedded: Option<Arc<SqliteStore>>,
+    /// The DynamoDB store itself, for its notification outbox; `None` when embedded.
+    pub aws: Option<Arc<DynamoStore>>,
+}
+
+/// Whether the AWS store keeps the notification outbox: every process that writes the
+/// tables must agree, so the commands that do not deliver (`worker`, `sweep`) follow
+/// `ORDERFLOW_NOTIFY_URL` too.
+pub fn notifications_from_env() -> bool {
+    std::env::var_os("ORDERFLOW_NOTIFY_URL").is_some_and(|v| !v.is_empty())
 }
 
 /// The AWS SDK's clients, configured from its own environment (`AWS_REGION`,
@@ -41,6 +50,7 @@ pub async fn open(
     clock: Arc<dyn Clock>,
     work: Duration,
     refund: Duration,
+    notifications: bool,
 ) -> anyhow::Result<Opened> {
     match args.backend {
         Backend::Embedded => {
@@ -66,19 +76,28 @@ pub async fn open(
                 store: store.clone(),
                 queues,
                 embedded: Some(store),
+                aws: None,
             })
         }
         Backend::Aws => {
             let names = AwsNames::from_env();
             tracing::info!(orders_table = %names.orders_table, queue = %names.queue, "AWS backend");
             let (dynamo, sqs) = aws_clients().await;
-            let (store, queues) = orderflow_aws::connect(dynamo, sqs, names)
+            // A process polls the outbox itself: no notify queue needed.
+            let notify = if notifications {
+                Notifications::Polled
+            } else {
+                Notifications::Off
+            };
+            let (store, queues) = orderflow_aws::connect(dynamo, sqs, names, notify)
                 .await
                 .context("opening the AWS backend (run `orderflow aws init`?)")?;
+            let store = Arc::new(store);
             Ok(Opened {
-                store: Arc::new(store),
+                store: store.clone(),
                 queues,
                 embedded: None,
+                aws: Some(store),
             })
         }
     }

@@ -135,7 +135,8 @@ pub struct ServeArgs {
     pub allowed_origins: Vec<String>,
 
     /// Deliver every order event there (HTTP POST, signed with --notify-secret, at least
-    /// once, in order per order, retried for 24 hours). Embedded backend.
+    /// once, in order per order, retried for 24 hours). Either backend; on AWS every
+    /// process writing the tables must have it set, so that each event enters the outbox.
     #[arg(long, env = "ORDERFLOW_NOTIFY_URL")]
     pub notify_url: Option<String>,
 

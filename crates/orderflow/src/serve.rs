@@ -30,6 +30,10 @@ use crate::{backend, cli};
 const IN_FLIGHT: usize = 64;
 /// After a failed attempt, the message waits this long before the next one.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How often the notifier looks for new events on the AWS backend (no commit signal
+/// there): an event is sent at most this long after its commit.
+/// Each poll queries every shard of the pending index, so not much more often.
+const NOTIFY_POLL: Duration = Duration::from_secs(1);
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Configuration errors stop the server before it opens anything.
@@ -59,6 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         clock.clone(),
         args.processing_delay,
         args.refund_delay,
+        notify.is_some(),
     )
     .await?;
     if let Some(embedded) = &opened.embedded {
@@ -141,13 +146,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         background.spawn(run_deadline_timer(service.clone(), stopped.clone()));
     }
 
-    // Notifications: the embedded store's outbox, delivered by one worker.
-    let outbox: Option<Arc<dyn Outbox>> = match (&notify, &opened.embedded) {
-        (None, _) => None,
-        (Some(_), None) => anyhow::bail!(
-            "--notify-url needs the embedded backend: the AWS backend does not deliver notifications yet"
-        ),
-        (Some((url, secret)), Some(store)) => {
+    // Notifications: the store's outbox, delivered by one worker. The embedded store wakes
+    // it on each commit; DynamoDB has no in-process commit signal (another process may
+    // write), so its pending index is polled every NOTIFY_POLL.
+    let outbox: Option<Arc<dyn Outbox>> = match (&notify, &opened.embedded, &opened.aws) {
+        (None, _, _) => None,
+        (Some((url, secret)), Some(store), _) => {
             let notifier = Arc::new(Notifier::new(
                 store.clone(),
                 store.clone(),
@@ -159,6 +163,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(url = %url, "notifications are delivered");
             Some(store.clone() as Arc<dyn Outbox>)
         }
+        (Some((url, secret)), None, Some(store)) => {
+            let notifier = Arc::new(Notifier::polling(
+                store.clone(),
+                NOTIFY_POLL,
+                clock.clone(),
+                url,
+                secret.expose().as_bytes().to_vec(),
+            ));
+            background.spawn(notifier.run(stopped.clone()));
+            tracing::info!(url = %url, poll_ms = NOTIFY_POLL.as_millis() as u64, "notifications are delivered (DynamoDB outbox, polled)");
+            Some(store.clone() as Arc<dyn Outbox>)
+        }
+        (Some(_), None, None) => anyhow::bail!("--notify-url: this backend has no outbox"),
     };
 
     let store_counters: Option<StoreCounters> = opened.embedded.clone().map(|store| {

@@ -12,7 +12,14 @@ use crate::cli::SweepArgs;
 
 pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let opened = backend::open(&args.store, clock.clone(), Duration::ZERO, Duration::ZERO).await?;
+    let opened = backend::open(
+        &args.store,
+        clock.clone(),
+        Duration::ZERO,
+        Duration::ZERO,
+        backend::notifications_from_env(),
+    )
+    .await?;
     // A sweep touches no gateway and no payment timeout: the defaults serve.
     let service = crate::serve::service(&opened, clock, Timings::default());
     let swept = service.sweep_once().await?;

@@ -20,6 +20,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         clock.clone(),
         args.processing_delay,
         args.refund_delay,
+        backend::notifications_from_env(),
     )
     .await?;
     let service = service(

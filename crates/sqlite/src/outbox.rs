@@ -117,8 +117,8 @@ impl Outbox for SqliteStore {
             .await
     }
 
-    async fn delivered(&self, position: u64) -> Result<(), StoreError> {
-        let position = position as i64;
+    async fn delivered(&self, n: &Notification) -> Result<(), StoreError> {
+        let position = n.change.position as i64;
         self.writer
             .write(move |conn| {
                 conn.prepare_cached("DELETE FROM notifications WHERE position = ?1")
@@ -131,12 +131,12 @@ impl Outbox for SqliteStore {
 
     async fn failed(
         &self,
-        position: u64,
+        n: &Notification,
         error: &str,
         now: Timestamp,
         retry_at: Option<Timestamp>,
     ) -> Result<(), StoreError> {
-        let (position, error) = (position as i64, error.to_owned());
+        let (position, error) = (n.change.position as i64, error.to_owned());
         self.writer
             .write(move |conn| {
                 conn.prepare_cached(

@@ -1,13 +1,14 @@
-//! The contract suites (store, queue, lifecycle) against the embedded backend, each case on
+//! The contract suites (store, queue, lifecycle, outbox) against the embedded backend, each case on
 //! a fresh database file.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::clock::ManualClock;
-use orderflow_core::ports::{Clock, OrderStore};
+use orderflow_core::ports::{Clock, OrderStore, Outbox};
 use orderflow_core::service::Queues;
 use orderflow_core::testing::lifecycle_contract::{LifecycleFixture, START};
+use orderflow_core::testing::outbox_contract::OutboxFixture;
 use orderflow_core::testing::queue_contract::QueueFixture;
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE, dead_letter_queue};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
@@ -65,6 +66,18 @@ async fn fresh_sqlite_backend() -> (LifecycleFixture, TempDir) {
     (fixture, dir)
 }
 
+async fn fresh_sqlite_outbox() -> (OutboxFixture, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
+    // The first take starts the outbox at the present, as the notifier's first round does.
+    store.take_new(START, 500).await.expect("first take");
+    let fixture = OutboxFixture {
+        store: store.clone(),
+        outbox: store,
+    };
+    (fixture, dir)
+}
+
 mod store {
     orderflow_core::store_contract_suite!(super::fresh_sqlite_store);
 }
@@ -75,4 +88,8 @@ mod queue {
 
 mod lifecycle {
     orderflow_core::lifecycle_contract_suite!(super::fresh_sqlite_backend);
+}
+
+mod outbox {
+    orderflow_core::outbox_contract_suite!(super::fresh_sqlite_outbox);
 }

@@ -9,15 +9,18 @@
 //!
 //! [`Notifier::run_once`] does one round (take new events, deliver what is due) and is what
 //! tests drive; [`Notifier::run`] repeats it, waiting between rounds for a commit (the
-//! change feed's wake-up) or for the next retry to fall due.
+//! change feed's wake-up; a store without one, DynamoDB, is polled: [`Notifier::polling`])
+//! or for the next retry to fall due. [`Notifier::attempt`] sends one notification and
+//! records the outcome, for a driver that delivers order by order (the Lambda consumer).
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use orderflow_core::domain::Timestamp;
 use orderflow_core::domain::notify::{notification_id, retry_at};
-use orderflow_core::ports::{ChangeFeed, Clock, Notification, Outbox, StoreError};
+use orderflow_core::ports::{ChangeFeed, Clock, Notification, Outbox, StoreError, Wake};
 use orderflow_core::signature;
 use orderflow_http::dto::OrderDto;
 use serde::Serialize;
@@ -42,6 +45,16 @@ struct Body {
     order: OrderDto,
 }
 
+/// What became of one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    /// Not accepted; due again at this time.
+    RetryAt(Timestamp),
+    /// Not accepted, after 24 hours of retries: parked for an operator.
+    Parked,
+}
+
 /// What one round did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Round {
@@ -51,9 +64,17 @@ pub struct Round {
     pub parked: usize,
 }
 
+/// What wakes [`Notifier::run`] for new events.
+enum Wakeup {
+    /// The store's in-process commit signal.
+    Feed(Arc<dyn ChangeFeed>),
+    /// A timer: a store without one (DynamoDB) is polled this often.
+    Every(Duration),
+}
+
 pub struct Notifier {
     outbox: Arc<dyn Outbox>,
-    feed: Arc<dyn ChangeFeed>,
+    wakeup: Wakeup,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
     url: String,
@@ -68,9 +89,31 @@ impl Notifier {
         url: &str,
         secret: Vec<u8>,
     ) -> Self {
+        Self::with_wakeup(outbox, Wakeup::Feed(feed), clock, url, secret)
+    }
+
+    /// A notifier over an outbox whose store has no commit signal: [`Notifier::run`]
+    /// looks for new events every `every` (and sooner when a retry falls due).
+    pub fn polling(
+        outbox: Arc<dyn Outbox>,
+        every: Duration,
+        clock: Arc<dyn Clock>,
+        url: &str,
+        secret: Vec<u8>,
+    ) -> Self {
+        Self::with_wakeup(outbox, Wakeup::Every(every), clock, url, secret)
+    }
+
+    fn with_wakeup(
+        outbox: Arc<dyn Outbox>,
+        wakeup: Wakeup,
+        clock: Arc<dyn Clock>,
+        url: &str,
+        secret: Vec<u8>,
+    ) -> Self {
         Self {
             outbox,
-            feed,
+            wakeup,
             clock,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -107,35 +150,56 @@ impl Notifier {
             let mut any_delivered = false;
             while let Some(done) = sends.join_next().await {
                 let (n, result) = done.expect("a delivery task does not panic");
-                match result {
-                    Ok(()) => {
-                        self.outbox.delivered(n.change.position).await?;
+                match self.settle(&n, result).await? {
+                    Attempt::Delivered => {
                         round.delivered += 1;
                         any_delivered = true;
                     }
-                    Err(why) => {
-                        let now = self.clock.now();
-                        let next = retry_at(
-                            n.attempts + 1,
-                            n.first_failed_at.unwrap_or(now),
-                            now,
-                            jitter(),
-                        );
-                        tracing::warn!(id = %id_of(&n), error = %why, retry_at = ?next, "notification not accepted");
-                        self.outbox
-                            .failed(n.change.position, &why, now, next)
-                            .await?;
-                        if next.is_some() {
-                            round.failed += 1;
-                        } else {
-                            round.parked += 1;
-                        }
-                    }
+                    Attempt::RetryAt(_) => round.failed += 1,
+                    Attempt::Parked => round.parked += 1,
                 }
             }
             // A delivery may have let the next event of its order come due; failures wait.
             if !any_delivered {
                 return Ok(round);
+            }
+        }
+    }
+
+    /// Send one notification now and record the outcome in the outbox: delivered, failed
+    /// and due again at a time by [`retry_at`], or parked. What a function that delivers
+    /// one order's notifications (the Lambda consumer) calls for each.
+    ///
+    /// # Errors
+    /// When the store fails to record the outcome (the notification stays as it was, and
+    /// is sent again: at least once).
+    pub async fn attempt(&self, n: &Notification) -> Result<Attempt, StoreError> {
+        let result = self.send(n).await;
+        self.settle(n, result).await
+    }
+
+    /// Record the outcome of one send.
+    async fn settle(
+        &self,
+        n: &Notification,
+        result: Result<(), String>,
+    ) -> Result<Attempt, StoreError> {
+        match result {
+            Ok(()) => {
+                self.outbox.delivered(n).await?;
+                Ok(Attempt::Delivered)
+            }
+            Err(why) => {
+                let now = self.clock.now();
+                let next = retry_at(
+                    n.attempts + 1,
+                    n.first_failed_at.unwrap_or(now),
+                    now,
+                    jitter(),
+                );
+                tracing::warn!(id = %id_of(n), error = %why, retry_at = ?next, "notification not accepted");
+                self.outbox.failed(n, &why, now, next).await?;
+                Ok(next.map_or(Attempt::Parked, Attempt::RetryAt))
             }
         }
     }
@@ -170,7 +234,10 @@ impl Notifier {
     pub async fn run(self: Arc<Self>, mut stopped: watch::Receiver<bool>) {
         loop {
             // Armed before the round, so that a commit during it is not missed.
-            let wake = self.feed.next_commit();
+            let (wake, poll): (Wake, Duration) = match &self.wakeup {
+                Wakeup::Feed(feed) => (feed.next_commit(), IDLE),
+                Wakeup::Every(every) => (Box::pin(std::future::pending()), *every),
+            };
             let wait = match self.run_once().await {
                 Ok(_) => match self.outbox.next_due().await {
                     Ok(Some(at)) => {
@@ -184,7 +251,8 @@ impl Notifier {
                     tracing::warn!(error = %e, "notifier round failed");
                     BACKOFF
                 }
-            };
+            }
+            .min(poll);
             tokio::select! {
                 () = wake => {}
                 () = tokio::time::sleep(wait) => {}

@@ -9,7 +9,8 @@ use orderflow_http::{AppState, Secret, Security};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow_lambda::init_logging();
-    let (service, _) = orderflow_lambda::service_from_env().await?;
+    let f = orderflow_lambda::service_from_env().await?;
+    let service = f.service;
     // Set but empty is a configuration error: the function fails to start, and says why.
     let secret = |env: &str| Secret::from_config(env, std::env::var(env).ok());
     let webhook_secret = secret("ORDERFLOW_WEBHOOK_SECRET")?;
@@ -32,7 +33,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         metrics: Arc::new(Metrics::new(None)),
         // Behind API Gateway a response is buffered whole: no live stream (501).
         changes: None,
-        outbox: None,
+        // Failed notifications are listed and sent again from the same outbox.
+        outbox: f
+            .notify
+            .map(|n| n.store.clone() as Arc<dyn orderflow_core::ports::Outbox>),
         closing: tokio::sync::watch::channel(false).1,
     };
     lambda_http::run(orderflow_http::router(state)).await

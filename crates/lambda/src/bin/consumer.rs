@@ -1,4 +1,4 @@
-//! The SQS-triggered consumer: paid orders, refunds and simulated payments.
+//! The SQS-triggered consumer: paid orders, refunds, simulated payments and notifications.
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -7,12 +7,18 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_lambda::init_logging();
     // Built once per container, reused by every invocation.
-    let (service, names) = orderflow_lambda::service_from_env().await?;
+    let f = std::sync::Arc::new(orderflow_lambda::service_from_env().await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
-        let (service, names) = (service.clone(), names.clone());
+        let f = f.clone();
         async move {
             Ok::<_, lambda_runtime::Error>(
-                orderflow_lambda::handle_sqs(&service, &names, event.payload).await,
+                orderflow_lambda::handle_sqs(
+                    &f.service,
+                    &f.names,
+                    f.notify.as_deref(),
+                    event.payload,
+                )
+                .await,
             )
         }
     }))

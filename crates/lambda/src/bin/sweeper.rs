@@ -7,10 +7,12 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_lambda::init_logging();
-    let (service, _) = orderflow_lambda::service_from_env().await?;
+    let f = std::sync::Arc::new(orderflow_lambda::service_from_env().await?);
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Value>>| {
-        let service = service.clone();
-        async move { orderflow_lambda::handle_schedule(&service, event.payload).await }
+        let f = f.clone();
+        async move {
+            orderflow_lambda::handle_schedule(&f.service, f.notify.as_deref(), event.payload).await
+        }
     }))
     .await
 }

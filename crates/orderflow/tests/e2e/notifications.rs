@@ -1,7 +1,8 @@
 //! Notifications to `--notify-url` from the real binary: a receiver that refuses the first
 //! attempts still gets every event, signed, in `seq` order per order; a receiver that is
 //! down while the server is killed -9 and restarted gets everything once it is back; the
-//! admin endpoints for deliveries that were given up.
+//! admin endpoints for deliveries that were given up. The first case also runs on the AWS
+//! backend (the outbox on the DynamoDB order items, polled by the same notifier).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -142,6 +143,45 @@ async fn a_receiver_that_refuses_the_first_attempts_gets_every_event_in_order() 
 }
 
 #[tokio::test]
+async fn on_aws_a_receiver_that_refuses_the_first_attempts_gets_every_event_in_order() {
+    let addr = free_addr();
+    let receiver = Arc::new(Receiver {
+        refuse: 2,
+        ..Receiver::default()
+    });
+    let _server = start_receiver(receiver.clone(), addr).await;
+    let app = TestApp::spawn_with(notify_opts(addr).aws()).await;
+    app.stock("p", 10).await;
+    let a = id(&app.place_ok("u1", "p", 1).await);
+    let b = id(&app.place_ok("u2", "p", 2).await);
+    app.webhook(&a, "success").await;
+    app.webhook(&b, "failed").await;
+    app.wait_for(&a, 20, |o| o["orderStatus"] == 3).await;
+    let got = wait_accepted(&receiver, 6, 60).await;
+    let kinds = |o: &str| got[o].iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>();
+    assert_eq!(kinds(&a), ["placed", "paid", "processing", "completed"]);
+    assert_eq!(kinds(&b), ["placed", "payment_failed"]);
+    for seqs in got.values() {
+        let s: Vec<u32> = seqs.iter().map(|(s, _)| *s).collect();
+        assert_eq!(s, (1..=s.len() as u32).collect::<Vec<_>>(), "in seq order");
+    }
+    assert!(receiver.tries.lock().unwrap().values().all(|&n| n >= 3));
+    // The admin endpoints read the same outbox.
+    let (s, b) = app.get("/notifications/failed").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["notifications"], serde_json::json!([]));
+    let (s, b) = read(
+        app.client
+            .post(app.url(&format!("/notifications/{a}:1/retry")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
 async fn a_receiver_down_across_a_kill_9_and_restart_still_gets_everything() {
     let addr = free_addr();
     let dir = tempfile::tempdir().unwrap();
@@ -201,7 +241,7 @@ async fn failed_notifications_are_an_admin_listing_and_unknown_ids_are_not_found
 }
 
 #[test]
-fn a_notify_url_needs_a_secret_and_the_embedded_backend() {
+fn a_notify_url_needs_a_secret_and_an_http_url() {
     for (args, needle) in [
         (
             vec!["--notify-url", "http://127.0.0.1:9/hook"],
