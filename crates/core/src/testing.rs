@@ -112,3 +112,58 @@ macro_rules! outbox_contract_suite {
         );
     };
 }
+
+use std::time::Duration;
+
+use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
+use crate::domain::{
+    Order, OrderId, OrderState, ProductId, Quantity, StockCount, Timestamp, UserId,
+};
+use crate::ports::{NewOrder, OrderStore};
+
+/// A freshly placed order of `quantity` units of `product` for `user` at `at`, with the
+/// default 30-minute deadline, as tests hand it to a store's `place_order`.
+pub fn placed_order(user: &str, product: &str, quantity: i64, at: Timestamp) -> Order {
+    Order {
+        id: OrderId::new_random(),
+        user_id: UserId::parse(user).unwrap(),
+        product_id: ProductId::parse(product).unwrap(),
+        quantity: Quantity::new(quantity).unwrap(),
+        state: OrderState::PLACED,
+        payment_time: None,
+        payment_id: None,
+        created_at: at,
+        updated_at: at,
+        expires_at: at.plus(Duration::from_secs(1800)),
+        events: 1,
+    }
+}
+
+/// Place one unit of `product` for user `u` at `at` on `store`, stocking the product with
+/// 100 units first if it does not exist yet. Panics if the store refuses.
+pub async fn place_one(store: &dyn OrderStore, product: &str, at: Timestamp) -> Order {
+    let p = ProductId::parse(product).unwrap();
+    if store.get_product(&p).await.unwrap().is_none() {
+        store
+            .put_product(&p, StockCount::new(100).unwrap())
+            .await
+            .unwrap();
+    }
+    let order = placed_order("u", product, 1, at);
+    store
+        .place_order(NewOrder {
+            order: order.clone(),
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+    order
+}
+
+/// The transition of a successful payment of `order` at `at` (which must be in time).
+pub fn payment(order: &Order, at: Timestamp) -> lifecycle::Transition {
+    match lifecycle::on_payment(order, PaymentOutcome::Success, None, at) {
+        PaymentDecision::Apply { transition, .. } => transition,
+        PaymentDecision::Duplicate => panic!("a placed order takes a payment"),
+    }
+}

@@ -18,14 +18,12 @@ use orderflow_aws::dynamo::Notify;
 use orderflow_aws::setup::{QueueSpec, init};
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
-use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
 use orderflow_core::domain::notify::RETRY_FOR;
-use orderflow_core::domain::{
-    Order, OrderId, OrderState, ProductId, Quantity, StockCount, Timestamp, UserId,
-};
-use orderflow_core::ports::{Clock, NewOrder, OrderStore, Outbox, Queue, StoreError};
+use orderflow_core::domain::{Order, OrderId, Timestamp};
+use orderflow_core::ports::{Clock, OrderStore, Outbox, Queue, StoreError};
 use orderflow_core::service::Queues;
 use orderflow_core::signature;
+use orderflow_core::testing;
 use orderflow_lambda::{Delivered, NOTIFY_GRACE, NotifyDelivery};
 use orderflow_worker::notifier::Notifier;
 use orderflow_worker::wiring::{self, Timings};
@@ -150,42 +148,12 @@ impl World {
     }
 
     async fn place(&self, store: &DynamoStore) -> Order {
-        let p = ProductId::parse("p").unwrap();
-        store
-            .put_product(&p, StockCount::new(100).unwrap())
-            .await
-            .unwrap();
-        let now = self.clock.now();
-        let order = Order {
-            id: OrderId::new_random(),
-            user_id: UserId::parse("u").unwrap(),
-            product_id: p,
-            quantity: Quantity::new(1).unwrap(),
-            state: OrderState::PLACED,
-            payment_time: None,
-            payment_id: None,
-            created_at: now,
-            updated_at: now,
-            expires_at: now.plus(Duration::from_secs(1800)),
-            events: 1,
-        };
-        store
-            .place_order(NewOrder {
-                order: order.clone(),
-                idempotency: None,
-            })
-            .await
-            .unwrap();
-        order
+        testing::place_one(store, "p", self.clock.now()).await
     }
 
     async fn pay(&self, store: &DynamoStore, o: &Order) {
-        let PaymentDecision::Apply { transition, .. } =
-            lifecycle::on_payment(o, PaymentOutcome::Success, None, self.clock.now())
-        else {
-            panic!("pays")
-        };
-        store.apply(&transition).await.unwrap();
+        let paid = testing::payment(o, self.clock.now());
+        store.apply(&paid).await.unwrap();
     }
 }
 

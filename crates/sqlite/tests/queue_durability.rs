@@ -1,55 +1,26 @@
 //! What only the embedded backend promises: a transition and its message are one
 //! transaction, and queued messages survive the process.
 
-use orderflow_core::domain::ProductId;
-use orderflow_core::domain::UserId;
+use orderflow_core::testing;
 use std::sync::Arc;
 use std::time::Duration;
 
 use orderflow_core::clock::ManualClock;
-use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-use orderflow_core::domain::{Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
+use orderflow_core::domain::lifecycle::{self};
+use orderflow_core::domain::{Order, Timestamp};
 use orderflow_core::messages::OrderMessage;
-use orderflow_core::ports::{NewOrder, OrderStore, Queue, StoreError};
+use orderflow_core::ports::{OrderStore, Queue, StoreError};
 use orderflow_sqlite::queue::{ORDERS_QUEUE, REFUNDS_QUEUE};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
 
 const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 
 async fn placed(store: &SqliteStore) -> Order {
-    let pid = ProductId::parse("p").unwrap();
-    store
-        .put_product(&pid, StockCount::new(10).unwrap())
-        .await
-        .unwrap();
-    let order = Order {
-        id: OrderId::new_random(),
-        user_id: UserId::parse("u").unwrap(),
-        product_id: pid,
-        quantity: Quantity::new(1).unwrap(),
-        state: OrderState::PLACED,
-        payment_time: None,
-        payment_id: None,
-        created_at: T0,
-        updated_at: T0,
-        expires_at: T0.plus(Duration::from_secs(1800)),
-        events: 1,
-    };
-    store
-        .place_order(NewOrder {
-            order: order.clone(),
-            idempotency: None,
-        })
-        .await
-        .unwrap();
-    order
+    testing::place_one(store, "p", T0).await
 }
 
 fn paid(order: &Order, at: Timestamp) -> lifecycle::Transition {
-    match lifecycle::on_payment(order, PaymentOutcome::Success, None, at) {
-        PaymentDecision::Apply { transition, .. } => transition,
-        PaymentDecision::Duplicate => panic!("a placed order takes a payment"),
-    }
+    testing::payment(order, at)
 }
 
 #[tokio::test]

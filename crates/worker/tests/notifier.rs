@@ -3,7 +3,7 @@
 //! hours, and sending a parked notification again.
 
 use orderflow_core::domain::ProductId;
-use orderflow_core::domain::UserId;
+use orderflow_core::testing;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,10 +14,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use orderflow_core::clock::ManualClock;
-use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
 use orderflow_core::domain::notify::RETRY_FOR;
-use orderflow_core::domain::{Order, OrderId, OrderState, Quantity, StockCount, Timestamp};
-use orderflow_core::ports::{Clock, NewOrder, OrderStore, Outbox};
+use orderflow_core::domain::{Order, OrderId, StockCount, Timestamp};
+use orderflow_core::ports::{Clock, OrderStore, Outbox};
 use orderflow_core::signature;
 use orderflow_sqlite::SqliteStore;
 use orderflow_worker::notifier::{Notifier, Round};
@@ -102,37 +101,12 @@ async fn world() -> World {
 
 impl World {
     async fn place(&self) -> Order {
-        let now = self.clock.now();
-        let order = Order {
-            id: OrderId::new_random(),
-            user_id: UserId::parse("u").unwrap(),
-            product_id: ProductId::parse("p").unwrap(),
-            quantity: Quantity::new(1).unwrap(),
-            state: OrderState::PLACED,
-            payment_time: None,
-            payment_id: None,
-            created_at: now,
-            updated_at: now,
-            expires_at: now.plus(Duration::from_secs(1800)),
-            events: 1,
-        };
-        self.store
-            .place_order(NewOrder {
-                order: order.clone(),
-                idempotency: None,
-            })
-            .await
-            .unwrap();
-        order
+        testing::place_one(&*self.store, "p", self.clock.now()).await
     }
 
     async fn pay(&self, o: &Order) {
-        let PaymentDecision::Apply { transition, .. } =
-            lifecycle::on_payment(o, PaymentOutcome::Success, None, self.clock.now())
-        else {
-            panic!("pays")
-        };
-        self.store.apply(&transition).await.unwrap();
+        let paid = testing::payment(o, self.clock.now());
+        self.store.apply(&paid).await.unwrap();
     }
 
     fn ids(&self) -> Vec<String> {

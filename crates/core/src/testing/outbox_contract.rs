@@ -8,12 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-use crate::domain::{
-    EventType, Order, OrderId, OrderState, PaymentStatus, ProductId, Quantity, StockCount,
-    Timestamp, UserId,
-};
-use crate::ports::{NewOrder, Notification, OrderStore, Outbox};
+use crate::domain::{EventType, Order, OrderId, PaymentStatus, Timestamp};
+use crate::ports::{Notification, OrderStore, Outbox};
 
 /// A store and its outbox (the same object, seen through both ports).
 pub struct OutboxFixture {
@@ -29,43 +25,11 @@ fn secs(n: u64) -> Timestamp {
 
 impl OutboxFixture {
     async fn place(&self, at: Timestamp) -> Order {
-        let p = ProductId::parse("p").unwrap();
-        if self.store.get_product(&p).await.unwrap().is_none() {
-            self.store
-                .put_product(&p, StockCount::new(100).unwrap())
-                .await
-                .unwrap();
-        }
-        let order = Order {
-            id: OrderId::new_random(),
-            user_id: UserId::parse("u").unwrap(),
-            product_id: p,
-            quantity: Quantity::new(1).unwrap(),
-            state: OrderState::PLACED,
-            payment_time: None,
-            payment_id: None,
-            created_at: at,
-            updated_at: at,
-            expires_at: at.plus(Duration::from_secs(1800)),
-            events: 1,
-        };
-        self.store
-            .place_order(NewOrder {
-                order: order.clone(),
-                idempotency: None,
-            })
-            .await
-            .unwrap();
-        order
+        super::place_one(&*self.store, "p", at).await
     }
 
     async fn pay(&self, o: &Order, at: Timestamp) {
-        let PaymentDecision::Apply { transition, .. } =
-            lifecycle::on_payment(o, PaymentOutcome::Success, None, at)
-        else {
-            panic!("an order in time can be paid")
-        };
-        self.store.apply(&transition).await.unwrap();
+        self.store.apply(&super::payment(o, at)).await.unwrap();
     }
 
     /// Take what was committed, then what is due at `now`, as `(order, seq)`.
