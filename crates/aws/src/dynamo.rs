@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
@@ -288,7 +287,7 @@ impl DynamoStore {
                     UpdateItemError::ConditionalCheckFailedException(_) => {
                         Err(StoreError::Conflict)
                     }
-                    other => Err(backend(DisplayErrorContext(other))),
+                    other => Err(crate::service(other)),
                 },
             };
         };
@@ -301,9 +300,7 @@ impl DynamoStore {
             Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
                 Err(StoreError::Conflict)
             }
-            Err(TxFailure::Cancelled(codes)) => {
-                Err(backend(format!("transition cancelled: {codes:?}")))
-            }
+            Err(TxFailure::Cancelled(codes)) => Err(crate::cancelled("transition", &codes)),
             Err(TxFailure::Failed(e)) => Err(e),
         }
     }
@@ -340,7 +337,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         out.item.map(from_item).transpose()
     }
 
@@ -483,7 +480,7 @@ impl DynamoStore {
                 .limit(limit as i32)
                 .send()
                 .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
+                .map_err(crate::sdk)?;
             for item in out.items.unwrap_or_default() {
                 found.push(from_item::<OrderItem>(item)?.into_order()?);
             }
@@ -516,10 +513,7 @@ impl DynamoStore {
                 .filter_expression("orderStatus = :st")
                 .expression_attribute_values(":st", n(st));
         }
-        let out = q
-            .send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        let out = q.send().await.map_err(crate::sdk)?;
         let items = out
             .items
             .unwrap_or_default()
@@ -586,10 +580,13 @@ impl DynamoStore {
                     tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
                 }
                 Some(codes) => return Err(TxFailure::Cancelled(codes)),
-                None => return Err(TxFailure::Failed(backend(DisplayErrorContext(service)))),
+                None => return Err(TxFailure::Failed(crate::service(service))),
             }
         }
-        Err(TxFailure::Failed(backend("transaction kept conflicting")))
+        // Contention, not a lost condition: the client may try again shortly.
+        Err(TxFailure::Failed(StoreError::unavailable(
+            std::io::Error::other("transaction kept conflicting"),
+        )))
     }
 }
 
@@ -699,7 +696,7 @@ impl OrderStore for DynamoStore {
                 None => StoreError::ProductNotFound,
             });
         }
-        Err(backend(format!("place order cancelled: {codes:?}")))
+        Err(crate::cancelled("place order", &codes))
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
@@ -712,7 +709,7 @@ impl OrderStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         #[derive(Deserialize)]
         struct History {
             #[serde(default)]
@@ -737,7 +734,7 @@ impl OrderStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         out.item
             .map(|i| from_item::<OrderItem>(i)?.into_order())
             .transpose()
@@ -844,7 +841,7 @@ impl OrderStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         let item = out
             .attributes
             .ok_or_else(|| backend("no attributes returned"))?;
@@ -860,7 +857,7 @@ impl OrderStore for DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         out.item
             .map(|i| from_item::<ProductItem>(i)?.into_product())
             .transpose()
@@ -882,7 +879,7 @@ impl OrderStore for DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
+                .map_err(crate::sdk)?;
             for item in page.items.unwrap_or_default() {
                 out.push(from_item::<ProductItem>(item)?.into_product()?);
             }

@@ -24,7 +24,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow_core::domain::{OrderId, Timestamp};
@@ -86,7 +85,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         let Some(item) = out.item else {
             return Ok(None);
         };
@@ -206,7 +205,7 @@ impl DynamoStore {
             Ok(_) => Ok(true),
             Err(e) => match e.into_service_error() {
                 UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(backend(DisplayErrorContext(other))),
+                other => Err(crate::service(other)),
             },
         }
     }
@@ -247,7 +246,7 @@ async fn query_shard(
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         for item in out.items.unwrap_or_default() {
             found.push(index_key(&item)?);
         }

@@ -88,9 +88,7 @@ impl Queue for SqsQueue {
                     .map_err(backend)?,
             );
         }
-        req.send()
-            .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+        req.send().await.map_err(crate::sdk)?;
         Ok(())
     }
 
@@ -115,7 +113,7 @@ impl Queue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| backend(DisplayErrorContext(e)))?;
+                .map_err(crate::sdk)?;
             if !out.failed.is_empty() {
                 return Err(backend(format!(
                     "{} messages of a batch not sent",
@@ -137,7 +135,7 @@ impl Queue for SqsQueue {
             .message_attribute_names(NOT_BEFORE)
             .send()
             .await
-            .map_err(|e| backend(DisplayErrorContext(e)))?;
+            .map_err(crate::sdk)?;
         let mut deliveries = Vec::new();
         for m in out.messages.unwrap_or_default() {
             let receipt = m.receipt_handle.clone().unwrap_or_default();
@@ -184,7 +182,7 @@ impl Queue for SqsQueue {
             Err(e) => match e.into_service_error() {
                 // A stale receipt: the message was delivered again since; not an error.
                 DeleteMessageError::ReceiptHandleIsInvalid(_) => Ok(()),
-                other => Err(backend(DisplayErrorContext(other))),
+                other => Err(crate::service(other)),
             },
         }
     }
@@ -203,7 +201,7 @@ impl Queue for SqsQueue {
             Err(e) => match e.into_service_error() {
                 ChangeMessageVisibilityError::ReceiptHandleIsInvalid(_)
                 | ChangeMessageVisibilityError::MessageNotInflight(_) => Ok(()),
-                other => Err(backend(DisplayErrorContext(other))),
+                other => Err(crate::service(other)),
             },
         }
     }
@@ -216,6 +214,6 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| backend(DisplayErrorContext(e)))
+            .map_err(crate::sdk)
     }
 }
