@@ -328,17 +328,42 @@ impl DynamoStore {
         &self.names
     }
 
-    async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyItem>, StoreError> {
+    /// One item by its key, read consistently; only the `projection` attributes if given.
+    pub(crate) async fn read_item(
+        &self,
+        table: &str,
+        (key, value): (&str, &str),
+        projection: Option<&str>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
-            .table_name(&self.names.idempotency_table)
-            .key("key", s(key))
+            .table_name(table)
+            .key(key, s(value))
+            .set_projection_expression(projection.map(str::to_owned))
             .consistent_read(true)
             .send()
             .await
             .map_err(crate::sdk)?;
-        out.item.map(from_item).transpose()
+        Ok(out.item)
+    }
+
+    /// An order's item (`projection`: only those attributes).
+    pub(crate) async fn read_order_item(
+        &self,
+        id: OrderId,
+        projection: Option<&str>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let id = id.to_string();
+        self.read_item(&self.names.orders_table, ("orderId", &id), projection)
+            .await
+    }
+
+    async fn read_idempotency(&self, key: &str) -> Result<Option<IdempotencyItem>, StoreError> {
+        self.read_item(&self.names.idempotency_table, ("key", key), None)
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     /// The answer for a key seen before: the same request replays its order.
@@ -700,22 +725,13 @@ impl OrderStore for DynamoStore {
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.names.orders_table)
-            .key("orderId", s(id.to_string()))
-            .projection_expression("history")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(crate::sdk)?;
+        let item = self.read_order_item(id, Some("history")).await?;
         #[derive(Deserialize)]
         struct History {
             #[serde(default)]
             history: Vec<StoredEvent>,
         }
-        let Some(item) = out.item else {
+        let Some(item) = item else {
             return Ok(Vec::new());
         };
         from_item::<History>(item)?
@@ -726,16 +742,8 @@ impl OrderStore for DynamoStore {
     }
 
     async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.names.orders_table)
-            .key("orderId", s(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(crate::sdk)?;
-        out.item
+        self.read_order_item(id, None)
+            .await?
             .map(|i| from_item::<OrderItem>(i)?.into_order())
             .transpose()
     }
@@ -849,18 +857,14 @@ impl OrderStore for DynamoStore {
     }
 
     async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.names.inventory_table)
-            .key("productId", s(id.as_str()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(crate::sdk)?;
-        out.item
-            .map(|i| from_item::<ProductItem>(i)?.into_product())
-            .transpose()
+        self.read_item(
+            &self.names.inventory_table,
+            ("productId", id.as_str()),
+            None,
+        )
+        .await?
+        .map(|i| from_item::<ProductItem>(i)?.into_product())
+        .transpose()
     }
 
     async fn list_products(&self) -> Result<Vec<Product>, StoreError> {

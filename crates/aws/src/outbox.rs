@@ -77,16 +77,7 @@ impl DynamoStore {
     /// # Errors
     /// `Backend`.
     pub async fn pending_notification(&self, id: OrderId) -> Result<Option<Pending>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.names.orders_table)
-            .key("orderId", s(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(crate::sdk)?;
-        let Some(item) = out.item else {
+        let Some(item) = self.read_order_item(id, None).await? else {
             return Ok(None);
         };
         head(from_item::<OrderItem>(item)?)

@@ -55,30 +55,25 @@ fn attr(name: &str, t: ScalarAttributeType) -> AttributeDefinition {
 }
 
 fn gsi(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
-    GlobalSecondaryIndex::builder()
-        .index_name(name)
-        .key_schema(key(pk, KeyType::Hash))
-        .key_schema(key(sk, KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::All)
-                .build(),
-        )
-        .build()
-        .expect("name, keys and projection are set")
+    gsi_projecting(name, pk, sk, ProjectionType::All)
 }
 
 /// An index of keys only: updates of an item's other attributes cost it nothing.
 fn gsi_keys_only(name: &str, pk: &str, sk: &str) -> GlobalSecondaryIndex {
+    gsi_projecting(name, pk, sk, ProjectionType::KeysOnly)
+}
+
+fn gsi_projecting(
+    name: &str,
+    pk: &str,
+    sk: &str,
+    projection: ProjectionType,
+) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash))
         .key_schema(key(sk, KeyType::Range))
-        .projection(
-            Projection::builder()
-                .projection_type(ProjectionType::KeysOnly)
-                .build(),
-        )
+        .projection(Projection::builder().projection_type(projection).build())
         .build()
         .expect("name, keys and projection are set")
 }

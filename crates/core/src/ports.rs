@@ -65,13 +65,6 @@ impl StoreError {
     pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(e))
     }
-
-    /// Whether the same call may succeed later without anything changing in the request:
-    /// the store was overloaded or could not write. Workers release such messages for a
-    /// later attempt instead of counting them as the message's fault.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Overloaded | Self::Unavailable(_))
-    }
 }
 
 /// A request to place an order, ready to be written.

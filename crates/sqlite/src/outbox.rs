@@ -189,7 +189,7 @@ impl Outbox for SqliteStore {
             })
             .await?;
         if changed > 0 {
-            self.wake_notifier();
+            self.committed();
         }
         Ok(changed > 0)
     }

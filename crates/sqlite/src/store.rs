@@ -64,14 +64,10 @@ impl SqliteStore {
         })
     }
 
-    /// Tell the live streams (and the notifier) that events were committed.
-    fn committed(&self) {
+    /// Tell the live streams and the notifier that events were committed (or that a
+    /// parked notification is due again).
+    pub(crate) fn committed(&self) {
         self.commits.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Wake the notifier: a parked notification is due again.
-    pub(crate) fn wake_notifier(&self) {
-        self.committed();
     }
 
     /// The queue `name` in this database, sharing its writer (so that transitions write
