@@ -1,6 +1,6 @@
 //! The use cases' error: one enum callers branch on, each variant one answer of the API.
 
-use crate::domain::InvalidValue;
+use crate::domain::{InvalidValue, Refusal};
 use crate::ports::{GatewayError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -12,8 +12,10 @@ pub enum Error {
     OrderNotFound,
     #[error("product not found")]
     ProductNotFound,
-    #[error("not enough stock for this order")]
-    OutOfStock,
+    /// The cart cannot be placed: unknown products, a customer's limit, or not enough stock;
+    /// the refusal names the products.
+    #[error("{}", refusal_message(.0))]
+    Refused(Refusal),
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyMismatch,
     #[error("the order has no successful payment to refund")]
@@ -45,8 +47,7 @@ impl From<StoreError> for Error {
     /// `Conflict` handle it before this.
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::OutOfStock => Self::OutOfStock,
-            StoreError::ProductNotFound => Self::ProductNotFound,
+            StoreError::Refused(r) => Self::Refused(r),
             StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
             StoreError::InvalidCursor => {
                 Self::InvalidRequest("cursor is not one this server made".into())
@@ -55,5 +56,19 @@ impl From<StoreError> for Error {
             e @ StoreError::Unavailable(_) => Self::Unavailable(e),
             e @ (StoreError::Conflict | StoreError::Backend(_)) => Self::Internal(e),
         }
+    }
+}
+
+/// What a client is told about a refused cart (the products are also in the error's details).
+fn refusal_message(r: &Refusal) -> String {
+    use crate::domain::RefusalKind;
+    let names: Vec<&str> = r.products.iter().map(|p| p.as_str()).collect();
+    let names = names.join(", ");
+    match r.kind {
+        RefusalKind::ProductNotFound => format!("no such product: {names}"),
+        RefusalKind::LimitExceeded => {
+            format!("this order would take the customer past the per-customer limit of: {names}")
+        }
+        RefusalKind::OutOfStock => format!("not enough stock of: {names}"),
     }
 }

@@ -14,7 +14,10 @@ use async_trait::async_trait;
 
 use crate::domain::OrderEvent;
 use crate::domain::lifecycle::Transition;
-use crate::domain::{IdempotencyKey, Order, OrderId, OrderStatus, Product, ProductId, StockCount};
+use crate::domain::{
+    IdempotencyKey, LimitChange, Order, OrderId, OrderStatus, Product, ProductId, Refusal,
+    StockCount,
+};
 use crate::domain::{Timestamp, UserId};
 
 /// Where "now" comes from. Business deadlines (`expiresAt`, payment in time or late) read
@@ -30,12 +33,10 @@ pub enum StoreError {
     /// does not exist). Nothing was written.
     #[error("the item changed or is missing; nothing was written")]
     Conflict,
-    /// Placing: the product exists but `stockCount < quantity`. Nothing was written.
-    #[error("not enough stock")]
-    OutOfStock,
-    /// Placing: no such product. Nothing was written.
-    #[error("no such product")]
-    ProductNotFound,
+    /// Placing: the cart was refused ([`crate::domain::check_cart`]: unknown products, a
+    /// customer's limit, not enough stock), naming the products. Nothing was written.
+    #[error("cart refused: {0}")]
+    Refused(Refusal),
     /// Placing: the idempotency key was used with a different request. Nothing was written.
     #[error("idempotency key used with a different request")]
     IdempotencyMismatch,
@@ -114,13 +115,17 @@ pub struct OrderPage {
 /// Orders and inventory.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// Atomically: lock `quantity` units of the product (`stockCount -= q`,
-    /// `lockedCount += q`, only if `stockCount >= q`), write the order with its first
-    /// history event (`placed`, seq 1), and remember the idempotency key with it.
+    /// Atomically, only if [`crate::domain::check_cart`] passes for the order's lines with
+    /// the products and the customer's allowance as they are: for every line lock its units
+    /// (`stockCount -= q`, `lockedCount += q`) and, when its product has a `maxPerUser`, add
+    /// them to the customer's allowance for it (the line is stored `limited`); write the
+    /// order with its first history event (`placed`, seq 1), and remember the idempotency
+    /// key with it. Two placements for one customer cannot both pass on the same allowance.
+    /// The order returned is as stored (its lines' `limited` set).
     ///
     /// # Errors
-    /// `ProductNotFound`, `OutOfStock` or `IdempotencyMismatch`, each with nothing written;
-    /// `Backend` when the backend fails.
+    /// `Refused` or `IdempotencyMismatch`, each with nothing written; `Backend` when the
+    /// backend fails.
     async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError>;
 
     /// # Errors
@@ -142,7 +147,8 @@ pub trait OrderStore: Send + Sync {
 
     /// Apply `t` atomically, only if the order is currently in `t.from` (and its history
     /// holds `t.seq - 1` events): the new state, the payment fields, `updatedAt`, the stock
-    /// effect on the product's counters, and the history event `t.history_event()`; and the
+    /// effect on every line's product, the limited lines' units taken off the customer's
+    /// allowance when `t.returns_allowance()`, and the history event `t.history_event()`; and the
     /// messages of `t.messages()`, in the same atomic step where the backend can (SQLite:
     /// the same transaction). A backend that cannot (DynamoDB and SQS) sends them right
     /// after the write, and the sweeper finds again what a crash in between leaves waiting.
@@ -180,12 +186,18 @@ pub trait OrderStore: Send + Sync {
     async fn paid_waiting(&self, before: Timestamp, limit: usize)
     -> Result<Vec<Order>, StoreError>;
 
-    /// Set a product's available stock, creating it with `lockedCount = 0` if new; an
-    /// existing product keeps its `lockedCount`.
+    /// Set a product's available stock and change its limit, creating it with
+    /// `lockedCount = 0` (and no limit unless set) if new; an existing product keeps its
+    /// `lockedCount`.
     ///
     /// # Errors
     /// `Backend` only.
-    async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError>;
+    async fn put_product(
+        &self,
+        id: &ProductId,
+        stock: StockCount,
+        limit: LimitChange,
+    ) -> Result<Product, StoreError>;
 
     /// # Errors
     /// `Backend` only; a missing product is `Ok(None)`.

@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    EventType, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus, ProductId,
-    Quantity, RefundStatus, Timestamp, UserId,
+    EventType, Line, Lines, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus,
+    ProductId, Quantity, RefundStatus, Timestamp, UserId,
 };
 use crate::ports::StoreError;
 
@@ -27,14 +27,69 @@ fn state(status: i64, payment: &str, refund: &str) -> Result<OrderState, StoreEr
     })
 }
 
+/// One line of an order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredLine {
+    pub product_id: String,
+    pub quantity: i64,
+    /// Counted toward the customer's allowance; absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub limited: bool,
+}
+
+impl StoredLine {
+    pub fn from_lines(lines: &Lines) -> Vec<Self> {
+        lines
+            .iter()
+            .map(|l| Self {
+                product_id: l.product_id.to_string(),
+                quantity: l.quantity.get(),
+                limited: l.limited,
+            })
+            .collect()
+    }
+
+    /// Lines as one JSON text, for a backend that keeps them in a column.
+    pub fn encode(lines: &Lines) -> String {
+        serde_json::to_string(&Self::from_lines(lines)).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// # Errors
+    /// `Backend` when the text is not lines [`StoredLine::encode`] wrote.
+    pub fn decode(text: &str) -> Result<Vec<Self>, StoreError> {
+        serde_json::from_str(text).map_err(|_| corrupt("lines"))
+    }
+
+    fn into_lines(lines: Vec<Self>) -> Result<Lines, StoreError> {
+        let lines = lines
+            .into_iter()
+            .map(|l| {
+                Ok(Line {
+                    product_id: ProductId::parse(l.product_id).map_err(|_| corrupt("productId"))?,
+                    quantity: Quantity::new(l.quantity).map_err(|_| corrupt("quantity"))?,
+                    limited: l.limited,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Lines::new(lines).map_err(|_| corrupt("lines"))
+    }
+}
+
 /// An order as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredOrder {
     pub order_id: String,
     pub user_id: String,
-    pub product_id: String,
-    pub quantity: i64,
+    #[serde(default)]
+    pub lines: Vec<StoredLine>,
+    /// Orders stored before carts had one product and quantity instead of lines; read, never
+    /// written.
+    #[serde(default, skip_serializing)]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub quantity: Option<i64>,
     pub order_status: i64,
     pub payment_status: String,
     pub refund_status: String,
@@ -55,8 +110,9 @@ impl StoredOrder {
         Self {
             order_id: o.id.to_string(),
             user_id: o.user_id.to_string(),
-            product_id: o.product_id.to_string(),
-            quantity: o.quantity.get(),
+            lines: StoredLine::from_lines(&o.lines),
+            product_id: None,
+            quantity: None,
             order_status: i64::from(o.state.status.code()),
             payment_status: o.state.payment.name().into(),
             refund_status: o.state.refund.name().into(),
@@ -72,11 +128,20 @@ impl StoredOrder {
     /// # Errors
     /// `Backend` when a stored value is not one the domain accepts.
     pub fn into_order(self) -> Result<Order, StoreError> {
+        let mut lines = self.lines;
+        if lines.is_empty()
+            && let (Some(product_id), Some(quantity)) = (self.product_id, self.quantity)
+        {
+            lines.push(StoredLine {
+                product_id,
+                quantity,
+                limited: false,
+            });
+        }
         Ok(Order {
             id: OrderId::parse(&self.order_id).map_err(|_| corrupt("orderId"))?,
             user_id: UserId::parse(self.user_id).map_err(|_| corrupt("userId"))?,
-            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
-            quantity: Quantity::new(self.quantity).map_err(|_| corrupt("quantity"))?,
+            lines: StoredLine::into_lines(lines)?,
             state: state(self.order_status, &self.payment_status, &self.refund_status)?,
             payment_time: self.payment_time.map(Timestamp::from_millis),
             payment_id: self.payment_id,
@@ -144,8 +209,14 @@ mod tests {
         let o = Order {
             id: OrderId::new_random(),
             user_id: UserId::parse("u").unwrap(),
-            product_id: ProductId::parse("p").unwrap(),
-            quantity: Quantity::new(2).unwrap(),
+            lines: Lines::new(vec![
+                Line::new(ProductId::parse("p").unwrap(), Quantity::new(2).unwrap()),
+                Line {
+                    limited: true,
+                    ..Line::new(ProductId::parse("q").unwrap(), Quantity::new(1).unwrap())
+                },
+            ])
+            .unwrap(),
             state: OrderState::PLACED,
             payment_time: Some(t),
             payment_id: Some("pay".into()),
@@ -160,6 +231,25 @@ mod tests {
         let mut bad = StoredOrder::from_order(&o);
         bad.order_status = 9;
         assert!(matches!(bad.into_order(), Err(StoreError::Backend(_))));
+        let text = StoredLine::encode(&o.lines);
+        assert_eq!(
+            text,
+            r#"[{"productId":"p","quantity":2},{"productId":"q","quantity":1,"limited":true}]"#
+        );
+        assert_eq!(
+            StoredLine::decode(&text).unwrap(),
+            StoredOrder::from_order(&o).lines
+        );
+        // An order stored before carts: one product and quantity.
+        let mut legacy = StoredOrder::from_order(&o);
+        legacy.lines.clear();
+        legacy.product_id = Some("p".into());
+        legacy.quantity = Some(2);
+        let lines = legacy.into_order().unwrap().lines;
+        assert_eq!(lines.single().map(|l| l.quantity.get()), Some(2));
+        let mut bad = StoredOrder::from_order(&o);
+        bad.lines.clear();
+        assert!(bad.into_order().is_err(), "an order without lines");
         let mut bad = StoredEvent::from_event(&e);
         bad.kind = "exploded".into();
         assert!(bad.into_event(o.id).is_err());

@@ -1,13 +1,14 @@
 //! Test support for adapter crates (feature `testing`).
 //!
 //! Four suites, each written once and run against every backend: [`store_contract`] (the
-//! store port), [`queue_contract`] (the queue port), [`lifecycle_contract`] (section 1 of
+//! store port, with [`cart_contract`] for carts and limits), [`queue_contract`] (the queue port), [`lifecycle_contract`] (section 1 of
 //! the contract through the service, on a store and its queues), [`outbox_contract`] (the
 //! notification outbox, section 6). Each case is a
 //! `pub async fn` taking a fresh fixture; the macros below expand a suite into one
 //! `#[tokio::test]` per case, so a backend runs it with one line and a failure names both
 //! the case and the backend.
 
+pub mod cart_contract;
 pub mod lifecycle_contract;
 pub mod outbox_contract;
 pub mod queue_contract;
@@ -54,6 +55,18 @@ macro_rules! store_contract_suite {
             a_missing_order_or_product_reads_as_none,
             expired_unpaid_orders_are_found_by_deadline,
             paid_orders_waiting_for_the_consumer_are_found_by_payment_time,
+        );
+        $crate::contract_tests!(cart_contract, $make;
+            a_cart_locks_every_line_or_nothing,
+            a_refusal_names_every_offending_product,
+            release_and_sale_apply_to_every_line,
+            a_cart_replays_with_its_idempotency_key,
+            a_limit_refuses_past_it_and_other_customers_are_unaffected,
+            a_timed_out_or_failed_order_gives_its_units_back,
+            limits_are_set_kept_and_removed,
+            units_placed_without_a_limit_are_not_given_back_to_one,
+            concurrent_overlapping_carts_never_oversell,
+            concurrent_orders_of_one_customer_stay_within_the_limit,
         );
     };
 }
@@ -117,18 +130,34 @@ use std::time::Duration;
 
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
 use crate::domain::{
-    Order, OrderId, OrderState, ProductId, Quantity, StockCount, Timestamp, UserId,
+    LimitChange, Line, Lines, Order, OrderId, OrderState, ProductId, Quantity, StockCount,
+    Timestamp, UserId,
 };
 use crate::ports::{NewOrder, OrderStore};
 
 /// A freshly placed order of `quantity` units of `product` for `user` at `at`, with the
 /// default 30-minute deadline, as tests hand it to a store's `place_order`.
 pub fn placed_order(user: &str, product: &str, quantity: i64, at: Timestamp) -> Order {
+    placed_cart(user, &[(product, quantity)], at)
+}
+
+/// The lines of a cart: `(product, quantity)` each.
+pub fn lines(lines: &[(&str, i64)]) -> Lines {
+    Lines::new(
+        lines
+            .iter()
+            .map(|(p, q)| Line::new(ProductId::parse(*p).unwrap(), Quantity::new(*q).unwrap()))
+            .collect(),
+    )
+    .unwrap()
+}
+
+/// A freshly placed order of a cart for `user` at `at`, as [`placed_order`].
+pub fn placed_cart(user: &str, cart: &[(&str, i64)], at: Timestamp) -> Order {
     Order {
         id: OrderId::new_random(),
         user_id: UserId::parse(user).unwrap(),
-        product_id: ProductId::parse(product).unwrap(),
-        quantity: Quantity::new(quantity).unwrap(),
+        lines: lines(cart),
         state: OrderState::PLACED,
         payment_time: None,
         payment_id: None,
@@ -145,7 +174,7 @@ pub async fn place_one(store: &dyn OrderStore, product: &str, at: Timestamp) -> 
     let p = ProductId::parse(product).unwrap();
     if store.get_product(&p).await.unwrap().is_none() {
         store
-            .put_product(&p, StockCount::new(100).unwrap())
+            .put_product(&p, StockCount::new(100).unwrap(), LimitChange::Keep)
             .await
             .unwrap();
     }
@@ -158,6 +187,18 @@ pub async fn place_one(store: &dyn OrderStore, product: &str, at: Timestamp) -> 
         .await
         .unwrap();
     order
+}
+
+/// The units of `product` over the lines of the `orders` that `pick` selects: the `Q(S)` of
+/// the contract's invariants.
+pub fn units(orders: &[Order], product: &str, pick: impl Fn(&Order) -> bool) -> i64 {
+    orders
+        .iter()
+        .filter(|o| pick(o))
+        .flat_map(|o| o.lines.iter())
+        .filter(|l| l.product_id.as_str() == product)
+        .map(|l| l.quantity.get())
+        .sum()
 }
 
 /// The transition of a successful payment of `order` at `at` (which must be in time).

@@ -16,9 +16,9 @@ use crate::writer::exec;
 fn notification_from_row(row: &Row<'_>) -> rusqlite::Result<Notification> {
     Ok(Notification {
         change: change_from_row(row)?,
-        attempts: row.get(15)?,
-        first_failed_at: row.get::<_, Option<i64>>(16)?.map(Timestamp::from_millis),
-        last_error: row.get(17)?,
+        attempts: row.get(14)?,
+        first_failed_at: row.get::<_, Option<i64>>(15)?.map(Timestamp::from_millis),
+        last_error: row.get(16)?,
     })
 }
 

@@ -1,13 +1,15 @@
 //! SQL rows to domain values, through the stored forms every backend shares
 //! ([`orderflow_core::stored`]). Every query that returns orders selects [`ORDER_COLUMNS`].
 
-use orderflow_core::domain::{Order, OrderEvent, OrderId, Product, ProductId, Timestamp};
+use orderflow_core::domain::{
+    MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, Timestamp,
+};
 use orderflow_core::ports::{Change, StoreError};
-use orderflow_core::stored::{StoredEvent, StoredOrder};
+use orderflow_core::stored::{StoredEvent, StoredLine, StoredOrder};
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row};
 
-pub(crate) const ORDER_COLUMNS: &str = "seq, order_id, user_id, product_id, quantity, status, \
+pub(crate) const ORDER_COLUMNS: &str = "seq, order_id, user_id, lines, status, \
      payment_status, payment_time, payment_id, refund_status, created_at, updated_at, expires_at, \
      events";
 
@@ -25,22 +27,29 @@ fn refused(col: usize, e: StoreError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, Type::Text, Box::new(e))
 }
 
+/// The `lines` column at `col`.
+fn lines_at(row: &Row<'_>, col: usize) -> rusqlite::Result<Vec<StoredLine>> {
+    let text: String = row.get(col)?;
+    StoredLine::decode(&text).map_err(|e| refused(col, e))
+}
+
 /// An order row and its acceptance sequence number.
 pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
     let stored = StoredOrder {
         order_id: row.get(1)?,
         user_id: row.get(2)?,
-        product_id: row.get(3)?,
-        quantity: row.get(4)?,
-        order_status: row.get(5)?,
-        payment_status: row.get(6)?,
-        payment_time: row.get(7)?,
-        payment_id: row.get(8)?,
-        refund_status: row.get(9)?,
-        created_at: row.get(10)?,
-        updated_at: row.get(11)?,
-        expires_at: row.get(12)?,
-        events: row.get(13)?,
+        lines: lines_at(row, 3)?,
+        product_id: None,
+        quantity: None,
+        order_status: row.get(4)?,
+        payment_status: row.get(5)?,
+        payment_time: row.get(6)?,
+        payment_id: row.get(7)?,
+        refund_status: row.get(8)?,
+        created_at: row.get(9)?,
+        updated_at: row.get(10)?,
+        expires_at: row.get(11)?,
+        events: row.get(12)?,
     };
     Ok((row.get(0)?, stored.into_order().map_err(|e| refused(1, e))?))
 }
@@ -73,7 +82,7 @@ fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
 /// The columns [`change_from_row`] reads, for `order_events e JOIN orders o`.
 pub(crate) const CHANGE_COLUMNS: &str = "e.position, e.order_id, e.seq, e.at, e.type, e.status, \
      e.payment_status, e.refund_status, e.payment_time, e.payment_id, \
-     o.user_id, o.product_id, o.quantity, o.created_at, o.expires_at";
+     o.user_id, o.lines, o.created_at, o.expires_at";
 
 /// A row of the live stream's query: an event (columns 1-9, as [`EVENT_COLUMNS`]) after
 /// its position (column 0), then the order's fixed fields; the order is rebuilt as it was
@@ -85,16 +94,17 @@ pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
     let stored = StoredOrder {
         order_id: event.order_id.to_string(),
         user_id: row.get(10)?,
-        product_id: row.get(11)?,
-        quantity: row.get(12)?,
+        lines: lines_at(row, 11)?,
+        product_id: None,
+        quantity: None,
         order_status: i64::from(event.state.status.code()),
         payment_status: event.state.payment.name().into(),
         refund_status: event.state.refund.name().into(),
         payment_time: event.payment_time.map(Timestamp::as_millis),
         payment_id: event.payment_id.clone(),
-        created_at: row.get(13)?,
+        created_at: row.get(12)?,
         updated_at: event.at.as_millis(),
-        expires_at: row.get(14)?,
+        expires_at: row.get(13)?,
         events: event.seq,
     };
     Ok(Change {
@@ -128,12 +138,20 @@ pub(crate) fn insert_event(conn: &Connection, e: &OrderEvent) -> Result<(), Stor
     .map_err(crate::db)
 }
 
+/// The columns [`product_from_row`] reads.
+pub(crate) const PRODUCT_COLUMNS: &str = "product_id, stock_count, locked_count, max_per_user";
+
 pub(crate) fn product_from_row(row: &Row<'_>) -> rusqlite::Result<Product> {
+    let max_per_user = row
+        .get::<_, Option<i64>>(3)?
+        .map(|m| MaxPerUser::new(m).map_err(|_| corrupt(3, "maxPerUser")))
+        .transpose()?;
     Ok(Product {
         product_id: ProductId::parse(row.get::<_, String>(0)?)
             .map_err(|_| corrupt(0, "productId"))?,
         stock_count: row.get(1)?,
         locked_count: row.get(2)?,
+        max_per_user,
     })
 }
 
@@ -147,9 +165,9 @@ pub(crate) fn get_order(conn: &Connection, id: &str) -> Result<Option<Order>, St
 }
 
 pub(crate) fn get_product(conn: &Connection, id: &str) -> Result<Option<Product>, StoreError> {
-    conn.prepare_cached(
-        "SELECT product_id, stock_count, locked_count FROM inventory WHERE product_id = ?1",
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM inventory WHERE product_id = ?1"
+    ))
     .and_then(|mut st| st.query_row([id], product_from_row).optional())
     .map_err(crate::db)
 }

@@ -3,6 +3,8 @@
 //! `PRAGMA user_version` records how many have run. A migration is never edited once
 //! released; a change is a new entry at the end.
 
+use std::sync::LazyLock;
+
 use rusqlite::Connection;
 
 /// Each entry runs in its own transaction with the version bump.
@@ -123,18 +125,72 @@ const STATIC_MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// Every migration in order: the fixed ones, then 7, whose partial indexes are generated
-/// from the domain's work-list predicates ([`crate::worklists`]). A change to a predicate
-/// is a new migration that recreates its index (the old index would no longer match the
-/// queries, which `INDEXED BY` turns into a loud error rather than a silent scan).
+/// 8: carts and per-customer limits. An order's lines are one JSON column (read and
+/// written whole with the order; no query looks inside them), replacing its one product
+/// and quantity, which needs the table rebuilt (SQLite cannot drop a column with a foreign
+/// key); its indexes are made again, the work lists' as generated today. Products gain
+/// `max_per_user`; `allowances` holds each customer's units of each limited product in
+/// orders that count toward the limit.
+static MIGRATION_8: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"
+    CREATE TABLE orders_v8 (
+        seq            INTEGER PRIMARY KEY,
+        order_id       TEXT NOT NULL UNIQUE,
+        user_id        TEXT NOT NULL,
+        -- [{{"productId", "quantity", "limited"?}}, ...] in the order given.
+        lines          TEXT NOT NULL,
+        status         INTEGER NOT NULL CHECK (status BETWEEN 1 AND 5),
+        payment_status TEXT NOT NULL CHECK (payment_status IN ('pending', 'success', 'failed')),
+        payment_time   INTEGER,
+        payment_id     TEXT,
+        refund_status  TEXT NOT NULL CHECK (refund_status IN ('none', 'initiated', 'completed')),
+        created_at     INTEGER NOT NULL,
+        updated_at     INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        events         INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO orders_v8 (seq, order_id, user_id, lines, status, payment_status, payment_time,
+            payment_id, refund_status, created_at, updated_at, expires_at, events)
+        SELECT seq, order_id, user_id,
+            json_array(json_object('productId', product_id, 'quantity', quantity)),
+            status, payment_status, payment_time, payment_id, refund_status, created_at,
+            updated_at, expires_at, events
+        FROM orders;
+    DROP TABLE orders;
+    ALTER TABLE orders_v8 RENAME TO orders;
+    CREATE INDEX orders_by_user ON orders (user_id, seq);
+    CREATE INDEX orders_by_status ON orders (status, seq);
+    {awaiting_payment}
+    {awaiting_processing}
+
+    ALTER TABLE inventory ADD COLUMN max_per_user INTEGER
+        CHECK (max_per_user BETWEEN 1 AND 1000000);
+    CREATE TABLE allowances (
+        user_id    TEXT NOT NULL,
+        product_id TEXT NOT NULL,
+        units      INTEGER NOT NULL CHECK (units >= 0),
+        PRIMARY KEY (user_id, product_id)
+    ) WITHOUT ROWID;
+    "#,
+        awaiting_payment = crate::worklists::AWAITING_PAYMENT.create_index(),
+        awaiting_processing = crate::worklists::AWAITING_PROCESSING.create_index(),
+    )
+});
+
+/// Every migration in order: the fixed ones, then 7 and 8, whose partial indexes are
+/// generated from the domain's work-list predicates ([`crate::worklists`]). A change to a
+/// predicate is a new migration that recreates its index (the old index would no longer
+/// match the queries, which `INDEXED BY` turns into a loud error rather than a silent scan).
 fn migrations() -> Vec<&'static str> {
     let mut all = STATIC_MIGRATIONS.to_vec();
     all.push(crate::worklists::MIGRATION_7.as_str());
+    all.push(MIGRATION_8.as_str());
     all
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = STATIC_MIGRATIONS.len() + 1;
+pub const LATEST: usize = STATIC_MIGRATIONS.len() + 2;
 
 /// Bring the database up to [`LATEST`].
 ///
@@ -175,6 +231,38 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, LATEST);
+    }
+
+    #[test]
+    fn orders_from_before_carts_become_one_line_carts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let before = migrations();
+        // Up to 7, as a database written before carts.
+        for (i, sql) in before.iter().take(7).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO inventory VALUES ('p', 5, 2);
+             INSERT INTO orders (order_id, user_id, product_id, quantity, status,
+                 payment_status, refund_status, created_at, updated_at, expires_at, events)
+             VALUES ('0194f000-0000-7000-8000-000000000001', 'u', 'p', 2, 1, 'pending',
+                 'none', 1, 1, 2, 1);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let order = crate::rows::get_order(&conn, "0194f000-0000-7000-8000-000000000001")
+            .unwrap()
+            .unwrap();
+        let line = order.lines.single().unwrap();
+        assert_eq!((line.product_id.as_str(), line.quantity.get()), ("p", 2));
+        assert!(!line.limited);
+        let p = crate::rows::get_product(&conn, "p").unwrap().unwrap();
+        assert_eq!(
+            (p.stock_count, p.locked_count, p.max_per_user),
+            (5, 2, None)
+        );
     }
 
     #[test]

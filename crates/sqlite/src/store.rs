@@ -9,13 +9,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Order, OrderEvent, OrderId, Product, ProductId, StockCount, Timestamp,
+    Available, LimitChange, Lines, Order, OrderEvent, OrderId, Product, ProductId, StockCount,
+    Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
     Change, ChangeFeed, ChangeFilter, Clock, NewOrder, OrderPage, OrderQuery, OrderStore, Placed,
     StoreError, Wake,
 };
+use orderflow_core::stored::StoredLine;
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use tokio::sync::watch;
 
@@ -23,7 +25,8 @@ use crate::queue::{
     ORDERS_QUEUE, QueueSettings, REFUNDS_QUEUE, SqliteQueue, Wakers, insert_message,
 };
 use crate::reader::Readers;
-use crate::rows::{EVENT_COLUMNS, ORDER_COLUMNS, change_from_row, event_from_row, insert_event};
+use crate::rows::{CHANGE_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS};
+use crate::rows::{change_from_row, event_from_row, insert_event};
 use crate::rows::{get_order, get_product, order_from_row, product_from_row};
 use crate::worklists::{AWAITING_PAYMENT, AWAITING_PROCESSING, WorkList};
 use crate::writer::{Writer, exec};
@@ -176,16 +179,14 @@ impl ChangeFeed for SqliteStore {
         self.readers
             .read(move |conn| {
                 // One statement for every filter: a NULL parameter matches everything.
-                conn.prepare_cached(
-                    "SELECT e.position, e.order_id, e.seq, e.at, e.type, e.status,
-                         e.payment_status, e.refund_status, e.payment_time, e.payment_id,
-                         o.user_id, o.product_id, o.quantity, o.created_at, o.expires_at
+                conn.prepare_cached(&format!(
+                    "SELECT {CHANGE_COLUMNS}
                      FROM order_events e JOIN orders o ON o.order_id = e.order_id
                      WHERE e.position > ?1
                          AND (?2 IS NULL OR e.order_id = ?2)
                          AND (?3 IS NULL OR o.user_id = ?3)
-                     ORDER BY e.position LIMIT ?4",
-                )
+                     ORDER BY e.position LIMIT ?4"
+                ))
                 .and_then(|mut st| {
                     st.query_map(
                         params![after, order_id, user_id, limit as i64],
@@ -271,33 +272,70 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
         }
     }
 
+    // The checks and the writes run in one transaction on the only writer: what was read
+    // cannot change before it is written, so two orders of one customer cannot both pass.
     let o = &new.order;
-    let q = o.quantity.get();
-    let locked = conn
-        .prepare_cached(
-            "UPDATE inventory SET stock_count = stock_count - ?2, locked_count = locked_count + ?2
-             WHERE product_id = ?1 AND stock_count >= ?2",
-        )
-        .and_then(|mut st| st.execute(params![o.product_id.as_str(), q]))
-        .map_err(db)?;
-    if locked == 0 {
-        return Err(match get_product(conn, o.product_id.as_str())? {
-            Some(_) => StoreError::OutOfStock,
-            None => StoreError::ProductNotFound,
-        });
+    let mut products = std::collections::HashMap::with_capacity(o.lines.len());
+    let mut held = std::collections::HashMap::new();
+    for line in o.lines.iter() {
+        let product = get_product(conn, line.product_id.as_str())?;
+        if let Some(p) = &product
+            && p.max_per_user.is_some()
+        {
+            held.insert(
+                &line.product_id,
+                allowance(conn, &o.user_id, &line.product_id)?,
+            );
+        }
+        products.insert(&line.product_id, product);
     }
+    let lines = check_cart(
+        &o.lines,
+        |p| {
+            products.get(p).cloned().flatten().map(|p| Available {
+                stock_count: p.stock_count,
+                max_per_user: p.max_per_user,
+            })
+        },
+        |p| held.get(p).copied().unwrap_or(0),
+    )
+    .map_err(StoreError::Refused)?;
+    for line in lines.iter() {
+        let q = line.quantity.get();
+        let locked = conn
+            .prepare_cached(
+                "UPDATE inventory SET stock_count = stock_count - ?2,
+                     locked_count = locked_count + ?2
+                 WHERE product_id = ?1 AND stock_count >= ?2",
+            )
+            .and_then(|mut st| st.execute(params![line.product_id.as_str(), q]))
+            .map_err(db)?;
+        if locked == 0 {
+            return Err(StoreError::backend(std::io::Error::other(
+                "stock changed between the check and the lock",
+            )));
+        }
+        if line.limited {
+            conn.prepare_cached(
+                "INSERT INTO allowances (user_id, product_id, units) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id, product_id) DO UPDATE SET units = units + excluded.units",
+            )
+            .and_then(|mut st| st.execute(params![o.user_id.as_str(), line.product_id.as_str(), q]))
+            .map_err(db)?;
+        }
+    }
+    let o = &Order { lines, ..o.clone() };
 
     conn.prepare_cached(
-        "INSERT INTO orders (order_id, user_id, product_id, quantity, status, payment_status,
+        "INSERT INTO orders (order_id, user_id, lines, status, payment_status,
              payment_time, payment_id, refund_status, created_at, updated_at, expires_at, events)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )
     .and_then(|mut st| {
         st.execute(params![
             o.id.to_string(),
             o.user_id.as_str(),
-            o.product_id.as_str(),
-            q,
+            StoredLine::encode(&o.lines),
             o.state.status.code(),
             o.state.payment.name(),
             o.payment_time.map(|t| t.as_millis()),
@@ -328,6 +366,46 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
         .map_err(db)?;
     }
     Ok(Placed::Created(o.clone()))
+}
+
+/// The units of `product` that `user` holds in orders counting toward its limit.
+fn allowance(conn: &Connection, user: &UserId, product: &ProductId) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT units FROM allowances WHERE user_id = ?1 AND product_id = ?2")
+        .and_then(|mut st| {
+            st.query_row(params![user.as_str(), product.as_str()], |r| r.get(0))
+                .optional()
+        })
+        .map(Option::unwrap_or_default)
+        .map_err(db)
+}
+
+/// Give the limited lines' units back to the customer's allowance (an order that no longer
+/// counts toward limits); a row at zero is removed.
+fn return_allowance(conn: &Connection, user: &UserId, lines: &Lines) -> Result<(), StoreError> {
+    for line in lines.limited() {
+        let q = line.quantity.get();
+        let returned = conn
+            .prepare_cached(
+                "UPDATE allowances SET units = units - ?3
+                 WHERE user_id = ?1 AND product_id = ?2 AND units >= ?3",
+            )
+            .and_then(|mut st| st.execute(params![user.as_str(), line.product_id.as_str(), q]))
+            .map_err(db)?;
+        if returned == 0 {
+            // The order counted units its customer's allowance does not hold: refuse rather
+            // than hand out allowance nobody took. Rolled back with the transition.
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "allowance of {} for {user} holds less than {q}",
+                line.product_id
+            ))));
+        }
+        conn.prepare_cached(
+            "DELETE FROM allowances WHERE user_id = ?1 AND product_id = ?2 AND units = 0",
+        )
+        .and_then(|mut st| st.execute(params![user.as_str(), line.product_id.as_str()]))
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 /// Run `f` in a nested savepoint: rolled back alone if it fails.
@@ -387,7 +465,9 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
         )?;
     }
 
-    let q = t.quantity.get();
+    if t.returns_allowance() {
+        return_allowance(conn, &t.user_id, &t.lines)?;
+    }
     let sql = match t.stock {
         StockEffect::None => return Ok(()),
         StockEffect::Release => {
@@ -399,17 +479,20 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
              WHERE product_id = ?1 AND locked_count >= ?2"
         }
     };
-    let moved = conn
-        .prepare_cached(sql)
-        .and_then(|mut st| st.execute(params![t.product_id.as_str(), q]))
-        .map_err(db)?;
-    if moved == 0 {
-        // The order held stock that the product does not have locked: refuse rather than
-        // drive a counter negative (I3). Rolled back with the order update.
-        return Err(StoreError::backend(std::io::Error::other(format!(
-            "product {} has less than {q} locked",
-            t.product_id
-        ))));
+    for line in t.lines.iter() {
+        let q = line.quantity.get();
+        let moved = conn
+            .prepare_cached(sql)
+            .and_then(|mut st| st.execute(params![line.product_id.as_str(), q]))
+            .map_err(db)?;
+        if moved == 0 {
+            // The order held stock that the product does not have locked: refuse rather
+            // than drive a counter negative (I3). Rolled back with the order update.
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "product {} has less than {q} locked",
+                line.product_id
+            ))));
+        }
     }
     Ok(())
 }
@@ -552,18 +635,30 @@ impl OrderStore for SqliteStore {
         self.orders_in(&AWAITING_PROCESSING, before, limit).await
     }
 
-    async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {
+    async fn put_product(
+        &self,
+        id: &ProductId,
+        stock: StockCount,
+        limit: LimitChange,
+    ) -> Result<Product, StoreError> {
         let id = id.clone();
+        let change = limit != LimitChange::Keep;
+        let max = limit.applied_to(None).map(|m| m.get());
         self.writer
             .write(move |conn| {
-                conn.prepare_cached(
-                    "INSERT INTO inventory (product_id, stock_count, locked_count)
-                     VALUES (?1, ?2, 0)
-                     ON CONFLICT (product_id) DO UPDATE SET stock_count = excluded.stock_count
-                     RETURNING product_id, stock_count, locked_count",
-                )
+                conn.prepare_cached(&format!(
+                    "INSERT INTO inventory (product_id, stock_count, locked_count, max_per_user)
+                     VALUES (?1, ?2, 0, ?4)
+                     ON CONFLICT (product_id) DO UPDATE SET stock_count = excluded.stock_count,
+                         max_per_user = CASE WHEN ?3 THEN excluded.max_per_user
+                             ELSE max_per_user END
+                     RETURNING {PRODUCT_COLUMNS}"
+                ))
                 .and_then(|mut st| {
-                    st.query_row(params![id.as_str(), stock.get()], product_from_row)
+                    st.query_row(
+                        params![id.as_str(), stock.get(), change, max],
+                        product_from_row,
+                    )
                 })
                 .map_err(db)
             })
@@ -580,10 +675,9 @@ impl OrderStore for SqliteStore {
     async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
         self.readers
             .read(|conn| {
-                conn.prepare_cached(
-                    "SELECT product_id, stock_count, locked_count FROM inventory
-                     ORDER BY product_id",
-                )
+                conn.prepare_cached(&format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM inventory ORDER BY product_id"
+                ))
                 .and_then(|mut st| st.query_map([], product_from_row)?.collect())
                 .map_err(db)
             })
@@ -618,7 +712,7 @@ mod tests {
     use std::time::Duration;
 
     use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-    use orderflow_core::domain::{OrderState, Quantity, UserId};
+    use orderflow_core::domain::{OrderState, Quantity, RefusalKind};
 
     use super::*;
 
@@ -628,8 +722,10 @@ mod tests {
             order: Order {
                 id: OrderId::new_random(),
                 user_id: UserId::parse("u").unwrap(),
-                product_id: ProductId::parse(product).unwrap(),
-                quantity: Quantity::new(q).unwrap(),
+                lines: Lines::one(
+                    ProductId::parse(product).unwrap(),
+                    Quantity::new(q).unwrap(),
+                ),
                 state: OrderState::PLACED,
                 payment_time: None,
                 payment_id: None,
@@ -652,7 +748,7 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let p = ProductId::parse("p1").unwrap();
         store
-            .put_product(&p, StockCount::new(5).unwrap())
+            .put_product(&p, StockCount::new(5).unwrap(), LimitChange::Keep)
             .await
             .unwrap();
         let pragma = |on: bool| {
@@ -682,14 +778,14 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         let p = ProductId::parse("p").unwrap();
         store
-            .put_product(&p, StockCount::new(2).unwrap())
+            .put_product(&p, StockCount::new(2).unwrap(), LimitChange::Keep)
             .await
             .unwrap();
         // The order the two racing transitions are about, on a product of its own, so
         // that releasing it does not change what the placements find.
         let h = ProductId::parse("h").unwrap();
         store
-            .put_product(&h, StockCount::new(1).unwrap())
+            .put_product(&h, StockCount::new(1).unwrap(), LimitChange::Keep)
             .await
             .unwrap();
         let held = match store.place_order(new_order("h", 1)).await.unwrap() {
@@ -760,14 +856,16 @@ mod tests {
         for p in places {
             match p.await.unwrap() {
                 Ok(Placed::Created(_)) => created += 1,
-                Err(StoreError::OutOfStock) => out_of_stock += 1,
+                Err(StoreError::Refused(r)) if r.kind == RefusalKind::OutOfStock => {
+                    out_of_stock += 1;
+                }
                 other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!((created, out_of_stock), (2, 3), "2 units were left");
         assert!(matches!(
             ghost.await.unwrap(),
-            Err(StoreError::ProductNotFound)
+            Err(StoreError::Refused(r)) if r.kind == RefusalKind::ProductNotFound
         ));
         let results = both.await.unwrap();
         assert!(results[0].is_ok(), "{results:?}");

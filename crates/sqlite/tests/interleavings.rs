@@ -37,7 +37,8 @@ use orderflow_core::Error;
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
 use orderflow_core::domain::{
-    Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus, StockCount,
+    LimitChange, Lines, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity,
+    RefundStatus, RefusalKind, StockCount,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{Clock, OrderQuery, OrderStore, Queue};
@@ -420,7 +421,7 @@ impl Harness {
         for (p, n) in stock.iter().enumerate() {
             let id = ProductId::parse(format!("p{p}")).expect("a valid id");
             let n = StockCount::new(*n).expect("a valid count");
-            svc.set_stock(&id, n)
+            svc.set_stock(&id, n, LimitChange::Keep)
                 .await
                 .map_err(|e| internal("set_stock", e))?;
             products.push(id);
@@ -449,8 +450,10 @@ impl Harness {
             Step::Place { user, product, qty } => {
                 let req = PlaceOrder {
                     user_id: UserId::parse(format!("u{user}")).expect("a valid id"),
-                    product_id: self.products[product].clone(),
-                    quantity: Quantity::new(qty).expect("a valid quantity"),
+                    lines: Lines::one(
+                        self.products[product].clone(),
+                        Quantity::new(qty).expect("a valid quantity"),
+                    ),
                 };
                 let got = self.svc.place_order(req, None).await;
                 match (m.place(user, product, qty), got) {
@@ -467,7 +470,9 @@ impl Harness {
                         self.last_refund.push(RefundStatus::None);
                         Ok(format!("order #{i}"))
                     }
-                    (None, Err(Error::OutOfStock)) => Ok("out of stock".into()),
+                    (None, Err(Error::Refused(r))) if r.kind == RefusalKind::OutOfStock => {
+                        Ok("out of stock".into())
+                    }
                     (want, got) => Err(format!(
                         "placing: the model {}, the service answered {:?}",
                         if want.is_some() {
@@ -708,11 +713,9 @@ impl Harness {
                 .map_err(|e| internal("get_product", e))?;
             let (stock, locked) = (product.stock_count, product.locked_count);
             let sum = |statuses: &[OrderStatus]| -> i64 {
-                orders
-                    .iter()
-                    .filter(|o| o.product_id == *pid && statuses.contains(&o.state.status))
-                    .map(|o| o.quantity.get())
-                    .sum()
+                orderflow_core::testing::units(&orders, pid.as_str(), |o| {
+                    statuses.contains(&o.state.status)
+                })
             };
             let held = sum(&[OrderStatus::Pending, OrderStatus::Processing]);
             let sold = sum(&[OrderStatus::Completed]);
@@ -779,8 +782,9 @@ impl Harness {
             );
             ensure!(
                 o.user_id.as_str() == format!("u{}", want.user)
-                    && o.product_id == self.products[want.product]
-                    && o.quantity.get() == want.qty
+                    && o.lines.single().is_some_and(|l| {
+                        l.product_id == self.products[want.product] && l.quantity.get() == want.qty
+                    })
                     && o.expires_at.as_millis() == want.expires_at,
                 "order #{i}: stored as {o:?}, placed as {want:?}"
             );

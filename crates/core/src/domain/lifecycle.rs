@@ -16,7 +16,7 @@
 //! - [`on_consume`] and [`on_processed`]: the queue consumer.
 //! - [`on_refund_request`] and [`on_refund_completed`]: refunds.
 
-use super::{EventType, OrderEvent, ProductId, Quantity};
+use super::{EventType, Lines, OrderEvent, UserId};
 use super::{Order, OrderId, OrderState, OrderStatus, PaymentStatus, RefundStatus, Timestamp};
 
 /// The queues a transition sends `{"orderId"}` to, in the same atomic step as far as the
@@ -29,7 +29,7 @@ pub enum Topic {
     Refunds,
 }
 
-/// What a transition does to the product's counters, in the same atomic step.
+/// What a transition does to the counters of every line's product, in the same atomic step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockEffect {
     /// Counters unchanged.
@@ -51,9 +51,10 @@ pub enum PaymentOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub order_id: OrderId,
-    /// The product whose counters `stock` changes, with the order's quantity.
-    pub product_id: ProductId,
-    pub quantity: Quantity,
+    /// The order's customer and lines: `stock` applies to every line, and the limited lines
+    /// go back to the customer's allowance when [`Transition::returns_allowance`].
+    pub user_id: UserId,
+    pub lines: Lines,
     pub from: OrderState,
     pub to: OrderState,
     /// Set `paymentTime` to this, when `Some` (a successful payment).
@@ -77,8 +78,8 @@ impl Transition {
     fn new(order: &Order, to: OrderState, at: Timestamp, event: EventType) -> Self {
         Self {
             order_id: order.id,
-            product_id: order.product_id.clone(),
-            quantity: order.quantity,
+            user_id: order.user_id.clone(),
+            lines: order.lines.clone(),
             from: order.state,
             to,
             payment_time: None,
@@ -95,6 +96,13 @@ impl Transition {
     /// Whether this transition starts a refund, which a backend must then carry to completion.
     pub fn initiates_refund(&self) -> bool {
         !self.from.refund_in_progress() && self.to.refund_in_progress()
+    }
+
+    /// Whether this transition gives the order's limited units back to the customer's
+    /// allowance: the order stops counting toward per-customer limits (it timed out or
+    /// failed). Exactly the transitions that release stock.
+    pub fn returns_allowance(&self) -> bool {
+        self.from.status.counts_toward_limit() && !self.to.status.counts_toward_limit()
     }
 
     /// Whether this transition puts the order on the consumer's list.
@@ -368,7 +376,7 @@ pub fn on_refund_completed(order: &Order, now: Timestamp) -> Option<Transition> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ProductId, UserId};
+    use crate::domain::{ProductId, Quantity, UserId};
     use OrderStatus::*;
     use PaymentOutcome as Pay;
 
@@ -380,8 +388,7 @@ mod tests {
         Order {
             id: OrderId::new_random(),
             user_id: UserId::parse("u1").unwrap(),
-            product_id: ProductId::parse("p1").unwrap(),
-            quantity: Quantity::new(3).unwrap(),
+            lines: Lines::one(ProductId::parse("p1").unwrap(), Quantity::new(3).unwrap()),
             state: OrderState {
                 status,
                 payment,
@@ -684,5 +691,51 @@ mod tests {
         assert_eq!(next.payment_time, Some(at(-5)));
         assert_eq!(next.payment_id.as_deref(), Some("pay_9"));
         assert_eq!(next.created_at, o.created_at);
+    }
+
+    /// Every transition any rule can make, from every state, in time and late.
+    fn every_transition() -> Vec<Transition> {
+        let mut all = Vec::new();
+        for s in OrderState::all() {
+            let o = order(s.status, s.payment, s.refund);
+            for now in [at(-1), at(1)] {
+                for outcome in [Pay::Success, Pay::Failed] {
+                    if let PaymentDecision::Apply { transition, .. } =
+                        on_payment(&o, outcome, None, now)
+                    {
+                        all.push(transition);
+                    }
+                }
+                all.extend(on_expiry(&o, now));
+                if let ConsumeDecision::Start(t) = on_consume(&o, now) {
+                    all.push(t);
+                }
+                all.extend(on_processed(&o, now));
+                if let RefundDecision::Initiate(t) = on_refund_request(&o, now) {
+                    all.push(t);
+                }
+                all.extend(on_refund_completed(&o, now));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn allowance_goes_back_exactly_when_stock_is_released() {
+        let all = every_transition();
+        assert!(all.iter().any(Transition::returns_allowance));
+        for t in all {
+            assert_eq!(
+                t.returns_allowance(),
+                t.stock == StockEffect::Release,
+                "{:?} -> {:?}",
+                t.from,
+                t.to
+            );
+            // Stock is released or sold only by an order that holds it (I1).
+            if t.stock != StockEffect::None {
+                assert!(t.from.status.holds_stock() && !t.to.status.holds_stock());
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The order and the product as the contract defines them.
 
-use super::{EventType, OrderEvent, OrderId, ProductId, Quantity, Timestamp, UserId};
+use super::{EventType, Lines, MaxPerUser, OrderEvent, OrderId, ProductId, Timestamp, UserId};
 
 /// `orderStatus`: the numbers and names are part of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +54,13 @@ impl OrderStatus {
     /// Whether stock of an order in this status is held (`lockedCount`), per invariant I1.
     pub fn holds_stock(self) -> bool {
         matches!(self, Self::Pending | Self::Processing)
+    }
+
+    /// Whether an order in this status counts toward its customer's per-product limit
+    /// (invariant I6): placed, processing or completed; a timed-out or failed order gives
+    /// its units back.
+    pub fn counts_toward_limit(self) -> bool {
+        matches!(self, Self::Pending | Self::Processing | Self::Completed)
     }
 }
 
@@ -166,8 +173,7 @@ impl OrderState {
 pub struct Order {
     pub id: OrderId,
     pub user_id: UserId,
-    pub product_id: ProductId,
-    pub quantity: Quantity,
+    pub lines: Lines,
     pub state: OrderState,
     pub payment_time: Option<Timestamp>,
     pub payment_id: Option<String>,
@@ -199,6 +205,8 @@ pub struct Product {
     pub product_id: ProductId,
     pub stock_count: i64,
     pub locked_count: i64,
+    /// The most units one customer may hold in orders that count toward it; `None`: no limit.
+    pub max_per_user: Option<MaxPerUser>,
 }
 
 #[cfg(test)]
@@ -240,5 +248,21 @@ mod tests {
             .filter(|s| s.holds_stock())
             .collect();
         assert_eq!(holding, [OrderStatus::Pending, OrderStatus::Processing]);
+    }
+
+    #[test]
+    fn pending_processing_and_completed_count_toward_a_limit() {
+        let counting: Vec<_> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| s.counts_toward_limit())
+            .collect();
+        assert_eq!(
+            counting,
+            [
+                OrderStatus::Pending,
+                OrderStatus::Processing,
+                OrderStatus::Completed
+            ]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Placing, reading and listing orders; setting and reading stock.
 
 use crate::domain::{
-    IdempotencyKey, Order, OrderEvent, OrderId, OrderState, Product, ProductId, Quantity,
+    IdempotencyKey, LimitChange, Lines, Order, OrderEvent, OrderId, OrderState, Product, ProductId,
     StockCount, UserId,
 };
 use crate::error::Error;
@@ -9,12 +9,11 @@ use crate::ports::{IdempotencyRecord, NewOrder, OrderPage, OrderQuery, Placed};
 
 use super::OrderService;
 
-/// A validated `POST /order`.
+/// A validated `POST /order`: the single-product form is a one-line cart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceOrder {
     pub user_id: UserId,
-    pub product_id: ProductId,
-    pub quantity: Quantity,
+    pub lines: Lines,
 }
 
 impl OrderService {
@@ -22,7 +21,7 @@ impl OrderService {
     /// repeat of the same request returns the order the first one made, and locks nothing.
     ///
     /// # Errors
-    /// `ProductNotFound`, `OutOfStock`, `IdempotencyMismatch`, `Internal`.
+    /// `Refused` (unknown products, a limit, stock), `IdempotencyMismatch`, `Internal`.
     pub async fn place_order(
         &self,
         req: PlaceOrder,
@@ -36,8 +35,7 @@ impl OrderService {
         let order = Order {
             id: OrderId::new_random(),
             user_id: req.user_id,
-            product_id: req.product_id,
-            quantity: req.quantity,
+            lines: req.lines,
             state: OrderState::PLACED,
             payment_time: None,
             payment_id: None,
@@ -79,10 +77,17 @@ impl OrderService {
         Ok(self.store.list_orders(query).await?)
     }
 
+    /// Set a product's available stock and change its per-customer limit.
+    ///
     /// # Errors
     /// `Internal`.
-    pub async fn set_stock(&self, id: &ProductId, stock: StockCount) -> Result<Product, Error> {
-        Ok(self.store.put_product(id, stock).await?)
+    pub async fn set_stock(
+        &self,
+        id: &ProductId,
+        stock: StockCount,
+        limit: LimitChange,
+    ) -> Result<Product, Error> {
+        Ok(self.store.put_product(id, stock, limit).await?)
     }
 
     /// # Errors
@@ -115,32 +120,67 @@ impl OrderService {
         ];
         for (id, stock) in demo {
             let id = ProductId::parse(id)?;
-            self.store.put_product(&id, StockCount::new(stock)?).await?;
+            self.store
+                .put_product(&id, StockCount::new(stock)?, LimitChange::Keep)
+                .await?;
         }
         Ok(demo.len())
     }
 }
 
 /// What makes two `POST /order` requests "the same" for an idempotency key: the parsed
-/// request, so `{"quantity": 1}` and a body without `quantity` are the same request.
-/// Length prefixes keep it unambiguous whatever characters the ids hold.
+/// request, so `{"quantity": 1}` and a body without `quantity` are the same request, and
+/// the single-product form is the same as its one-line cart. Length prefixes keep it
+/// unambiguous whatever characters the ids hold. (A one-line cart keeps the form keys
+/// stored before carts were made with.)
 pub fn fingerprint(req: &PlaceOrder) -> String {
-    let (u, p) = (req.user_id.as_str(), req.product_id.as_str());
-    format!("{}:{u}|{}:{p}|{}", u.len(), p.len(), req.quantity.get())
+    let u = req.user_id.as_str();
+    let mut f = format!("{}:{u}", u.len());
+    for line in req.lines.iter() {
+        let p = line.product_id.as_str();
+        f.push_str(&format!("|{}:{p}|{}", p.len(), line.quantity.get()));
+    }
+    f
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Quantity;
-    use crate::domain::{ProductId, UserId};
+    use crate::domain::{Line, ProductId, Quantity, UserId};
 
-    fn req(user: &str, product: &str, q: i64) -> PlaceOrder {
+    fn cart(user: &str, lines: &[(&str, i64)]) -> PlaceOrder {
         PlaceOrder {
             user_id: UserId::parse(user).unwrap(),
-            product_id: ProductId::parse(product).unwrap(),
-            quantity: Quantity::new(q).unwrap(),
+            lines: Lines::new(
+                lines
+                    .iter()
+                    .map(|(p, q)| {
+                        Line::new(ProductId::parse(*p).unwrap(), Quantity::new(*q).unwrap())
+                    })
+                    .collect(),
+            )
+            .unwrap(),
         }
+    }
+
+    fn req(user: &str, product: &str, q: i64) -> PlaceOrder {
+        cart(user, &[(product, q)])
+    }
+
+    #[test]
+    fn a_one_line_cart_keeps_the_fingerprint_of_the_single_product_form() {
+        // The form stored with keys before carts existed: a retry across an upgrade replays.
+        assert_eq!(fingerprint(&req("u1", "p", 2)), "2:u1|1:p|2");
+        let c = cart("u", &[("a", 1), ("b", 2)]);
+        assert_ne!(
+            fingerprint(&c),
+            fingerprint(&cart("u", &[("b", 2), ("a", 1)]))
+        );
+        assert_ne!(fingerprint(&c), fingerprint(&cart("u", &[("a", 1)])));
+        assert_ne!(
+            fingerprint(&cart("u", &[("a|1:b", 2)])),
+            fingerprint(&cart("u", &[("a", 1), ("b", 2)]))
+        );
     }
 
     #[test]

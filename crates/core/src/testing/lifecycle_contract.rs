@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use crate::clock::ManualClock;
 use crate::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
 use crate::domain::{
-    EventType, Order, OrderId, OrderStatus, PaymentStatus, ProductId, Quantity, RefundStatus,
+    EventType, LimitChange, Order, OrderId, OrderStatus, PaymentStatus, ProductId, RefundStatus,
     StockCount, Timestamp, UserId,
 };
 use crate::error::Error;
@@ -109,7 +109,11 @@ fn pid(s: &str) -> ProductId {
 impl World {
     async fn stock(&self, product: &str, n: i64) {
         self.svc
-            .set_stock(&pid(product), StockCount::new(n).unwrap())
+            .set_stock(
+                &pid(product),
+                StockCount::new(n).unwrap(),
+                LimitChange::Keep,
+            )
             .await
             .unwrap();
     }
@@ -119,8 +123,7 @@ impl World {
             .place_order(
                 PlaceOrder {
                     user_id: UserId::parse("u1").unwrap(),
-                    product_id: pid(product),
-                    quantity: Quantity::new(q).unwrap(),
+                    lines: crate::testing::lines(&[(product, q)]),
                 },
                 None,
             )
@@ -208,11 +211,7 @@ impl World {
         }
         for (product, total) in stocked {
             let sum = |pred: &dyn Fn(OrderStatus) -> bool| -> i64 {
-                orders
-                    .iter()
-                    .filter(|o| o.product_id.as_str() == *product && pred(o.state.status))
-                    .map(|o| o.quantity.get())
-                    .sum()
+                crate::testing::units(&orders, product, |o| pred(o.state.status))
             };
             let (stock, locked) = self.counters(product).await;
             assert_eq!(locked, sum(&|s| s.holds_stock()), "I1 {product}");

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome, StockEffect, Transition};
 use crate::domain::{
-    EventType, IdempotencyKey, Order, OrderId, OrderState, OrderStatus, PaymentStatus, Product,
-    ProductId, Quantity, StockCount, Timestamp, UserId,
+    EventType, IdempotencyKey, LimitChange, Order, OrderId, OrderState, OrderStatus, PaymentStatus,
+    Product, ProductId, RefusalKind, StockCount, Timestamp, UserId,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -25,20 +25,12 @@ fn pid(s: &str) -> ProductId {
 }
 
 fn new_order(user: &str, product: &str, q: i64, at: Timestamp) -> NewOrder {
+    new_cart(user, &[(product, q)], at)
+}
+
+fn new_cart(user: &str, lines: &[(&str, i64)], at: Timestamp) -> NewOrder {
     NewOrder {
-        order: Order {
-            id: OrderId::new_random(),
-            user_id: UserId::parse(user).unwrap(),
-            product_id: pid(product),
-            quantity: Quantity::new(q).unwrap(),
-            state: OrderState::PLACED,
-            payment_time: None,
-            payment_id: None,
-            created_at: at,
-            updated_at: at,
-            expires_at: at.plus(TIMEOUT),
-            events: 1,
-        },
+        order: crate::testing::placed_cart(user, lines, at),
         idempotency: None,
     }
 }
@@ -46,8 +38,7 @@ fn new_order(user: &str, product: &str, q: i64, at: Timestamp) -> NewOrder {
 fn with_key(mut n: NewOrder, key: &str) -> NewOrder {
     let req = PlaceOrder {
         user_id: n.order.user_id.clone(),
-        product_id: n.order.product_id.clone(),
-        quantity: n.order.quantity,
+        lines: n.order.lines.clone(),
     };
     n.idempotency = Some(IdempotencyRecord {
         key: IdempotencyKey::parse(key).unwrap(),
@@ -58,9 +49,21 @@ fn with_key(mut n: NewOrder, key: &str) -> NewOrder {
 
 async fn stock(store: &Store, product: &str, n: i64) {
     store
-        .put_product(&pid(product), StockCount::new(n).unwrap())
+        .put_product(
+            &pid(product),
+            StockCount::new(n).unwrap(),
+            LimitChange::Keep,
+        )
         .await
         .unwrap();
+}
+
+/// The kind and products of a refused placement.
+fn refusal(err: StoreError) -> (RefusalKind, Vec<ProductId>) {
+    match err {
+        StoreError::Refused(r) => (r.kind, r.products),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 async fn product(store: &Store, product: &str) -> Product {
@@ -112,7 +115,7 @@ pub async fn out_of_stock_leaves_nothing_written(store: Store) {
     stock(&store, "p1", 2).await;
     let n = with_key(new_order("u1", "p1", 3, T0), "k-oos");
     let err = store.place_order(n.clone()).await.unwrap_err();
-    assert!(matches!(err, StoreError::OutOfStock), "{err:?}");
+    assert_eq!(refusal(err), (RefusalKind::OutOfStock, vec![pid("p1")]));
     assert_eq!(store.get_order(n.order.id).await.unwrap(), None);
     let p = product(&store, "p1").await;
     assert_eq!((p.stock_count, p.locked_count), (2, 0));
@@ -126,7 +129,10 @@ pub async fn out_of_stock_leaves_nothing_written(store: Store) {
 pub async fn an_unknown_product_is_not_found_and_nothing_is_written(store: Store) {
     let n = new_order("u1", "nope", 1, T0);
     let err = store.place_order(n.clone()).await.unwrap_err();
-    assert!(matches!(err, StoreError::ProductNotFound), "{err:?}");
+    assert_eq!(
+        refusal(err),
+        (RefusalKind::ProductNotFound, vec![pid("nope")])
+    );
     assert_eq!(store.get_order(n.order.id).await.unwrap(), None);
     assert!(store.list_products().await.unwrap().is_empty());
 }
@@ -163,10 +169,8 @@ pub async fn an_idempotency_key_with_another_request_is_a_mismatch(store: Store)
 pub async fn a_failed_placement_does_not_consume_its_idempotency_key(store: Store) {
     stock(&store, "p1", 1).await;
     let n = with_key(new_order("u1", "p1", 2, T0), "k-later");
-    assert!(matches!(
-        store.place_order(n.clone()).await,
-        Err(StoreError::OutOfStock)
-    ));
+    let err = store.place_order(n.clone()).await.unwrap_err();
+    assert_eq!(refusal(err).0, RefusalKind::OutOfStock);
     // Restocked, the same request with the same key goes through.
     stock(&store, "p1", 5).await;
     place(&store, n).await;
@@ -190,7 +194,7 @@ pub async fn concurrent_orders_never_oversell(store: Store) {
     for t in tasks {
         match t.await.unwrap() {
             Ok(Placed::Created(_)) => ok += 1,
-            Err(StoreError::OutOfStock) => oos += 1,
+            Err(StoreError::Refused(r)) if r.kind == RefusalKind::OutOfStock => oos += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -384,8 +388,8 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
     // domain's business. Here: straight to processing, then completed, selling the stock.
     let processing = Transition {
         order_id: sold.id,
-        product_id: sold.product_id.clone(),
-        quantity: sold.quantity,
+        user_id: sold.user_id.clone(),
+        lines: sold.lines.clone(),
         from: sold.state,
         to: OrderState {
             status: OrderStatus::Processing,
@@ -485,19 +489,23 @@ pub async fn payment_fields_and_timestamps_round_trip(store: Store) {
 
 pub async fn setting_stock_creates_the_product_and_keeps_locked_units(store: Store) {
     let p = store
-        .put_product(&pid("p1"), StockCount::new(5).unwrap())
+        .put_product(&pid("p1"), StockCount::new(5).unwrap(), LimitChange::Keep)
         .await
         .unwrap();
     assert_eq!((p.stock_count, p.locked_count), (5, 0));
     place(&store, new_order("u1", "p1", 2, T0)).await;
     let p = store
-        .put_product(&pid("p1"), StockCount::new(40).unwrap())
+        .put_product(&pid("p1"), StockCount::new(40).unwrap(), LimitChange::Keep)
         .await
         .unwrap();
     assert_eq!((p.stock_count, p.locked_count), (40, 2));
     assert_eq!(product(&store, "p1").await, p);
     let max = store
-        .put_product(&pid("big"), StockCount::new(StockCount::MAX).unwrap())
+        .put_product(
+            &pid("big"),
+            StockCount::new(StockCount::MAX).unwrap(),
+            LimitChange::Keep,
+        )
         .await
         .unwrap();
     assert_eq!(max.stock_count, StockCount::MAX);
