@@ -5,10 +5,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use std::borrow::Cow;
 
 use orderflow_core::domain::ids::MAX_ID_CHARS;
-use orderflow_core::domain::{IdempotencyKey, Order, OrderEvent, Product, Timestamp};
-use serde::{Deserialize, Serialize};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
+use orderflow_core::domain::{IdempotencyKey, Line, Order, OrderEvent, Product, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 /// What `UserId::parse` and `ProductId::parse` accepts, for the document: no control character (`char::is_control`,
@@ -227,15 +227,91 @@ pub(crate) mod whole {
             Some(v) => parse(v).map(Some).map_err(D::Error::custom),
         }
     }
+
+    /// For fields where absent and `null` differ, with `#[serde(default)]`: absent is `None`
+    /// (the default), `null` is `Some(None)`.
+    pub fn nullable<'de, D: Deserializer<'de>, T: TryFrom<i64>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        optional(d).map(Some)
+    }
 }
 
-/// `POST /order`.
+/// `POST /order`: one product, or a cart. Which form a body is, is decided by its keys
+/// (`items` or `productId`; both is an error), then the body is read as that form, so that
+/// a mistake is explained in that form's terms.
+#[derive(Debug)]
+pub enum PlaceOrderBody {
+    Single(SingleOrderBody),
+    Cart(CartOrderBody),
+}
+
+impl<'de> Deserialize<'de> for PlaceOrderBody {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let map = serde_json::Map::deserialize(d)?;
+        let form = match (map.contains_key("items"), map.contains_key("productId")) {
+            (true, true) => {
+                return Err(D::Error::custom(
+                    "give either productId (one product) or items (a cart), not both",
+                ));
+            }
+            (true, false) => serde_json::from_value(map.into()).map(Self::Cart),
+            (false, _) => serde_json::from_value(map.into()).map(Self::Single),
+        };
+        form.map_err(D::Error::custom)
+    }
+}
+
+impl PartialSchema for PlaceOrderBody {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name(SingleOrderBody::name()))
+            .item(Ref::from_schema_name(CartOrderBody::name()))
+            .description(Some(
+                "One product (`productId`, `quantity`) or a cart (`items`), not both",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for PlaceOrderBody {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("PlaceOrderBody")
+    }
+}
+
+/// `POST /order` for one product: a one-line cart.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(example = json!({"userId": "u1", "productId": "p1", "quantity": 2}))]
-pub struct PlaceOrderBody {
+pub struct SingleOrderBody {
     #[schema(value_type = IdSchema)]
     pub user_id: String,
+    #[schema(value_type = IdSchema)]
+    pub product_id: String,
+    /// 1 to 1000; 1 when left out (or null).
+    #[serde(default, deserialize_with = "whole::optional")]
+    #[schema(minimum = 1, maximum = 1000, default = 1)]
+    pub quantity: Option<i64>,
+}
+
+/// `POST /order` for a cart: 1 to 50 lines, each a distinct product, locked all or nothing.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(example = json!({"userId": "u1", "items": [{"productId": "p1", "quantity": 2}, {"productId": "p2"}]}))]
+pub struct CartOrderBody {
+    #[schema(value_type = IdSchema)]
+    pub user_id: String,
+    /// Each product at most once.
+    #[schema(min_items = 1, max_items = 50)]
+    pub items: Vec<LineBody>,
+}
+
+/// One line of a cart.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LineBody {
     #[schema(value_type = IdSchema)]
     pub product_id: String,
     /// 1 to 1000; 1 when left out (or null).
@@ -247,12 +323,36 @@ pub struct PlaceOrderBody {
 /// `PUT /inventory/{productId}`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schema(example = json!({"stockCount": 100}))]
+#[schema(example = json!({"stockCount": 100, "maxPerUser": 2}))]
 pub struct SetStockBody {
     /// Units available to order: 0 to 10^12.
     #[serde(deserialize_with = "whole::required")]
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     pub stock_count: i64,
+    /// The most units one customer may hold in orders placed, processing or completed:
+    /// 1 to 10^6. Left out: the limit stays as it is; null: no limit.
+    #[serde(default, deserialize_with = "whole::nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
+    pub max_per_user: Option<Option<i64>>,
+}
+
+/// One line of an order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LineDto {
+    #[schema(value_type = IdSchema)]
+    pub product_id: String,
+    #[schema(minimum = 1, maximum = 1000)]
+    pub quantity: i64,
+}
+
+impl From<&Line> for LineDto {
+    fn from(l: &Line) -> Self {
+        Self {
+            product_id: l.product_id.to_string(),
+            quantity: l.quantity.get(),
+        }
+    }
 }
 
 /// The full order object.
@@ -263,10 +363,15 @@ pub struct OrderDto {
     pub order_id: String,
     #[schema(value_type = IdSchema)]
     pub user_id: String,
-    #[schema(value_type = IdSchema)]
-    pub product_id: String,
+    /// The lines, in the order given.
+    #[schema(min_items = 1, max_items = 50)]
+    pub items: Vec<LineDto>,
+    /// The line's product when the order has exactly one line; null otherwise.
+    #[schema(value_type = Option<IdSchema>)]
+    pub product_id: Option<String>,
+    /// The line's quantity when the order has exactly one line; null otherwise.
     #[schema(minimum = 1, maximum = 1000)]
-    pub quantity: i64,
+    pub quantity: Option<i64>,
     /// 1 pending, 2 processing, 3 completed, 4 timeout, 5 failed.
     #[schema(minimum = 1, maximum = 5)]
     pub order_status: u8,
@@ -294,8 +399,9 @@ impl From<&Order> for OrderDto {
         Self {
             order_id: o.id.to_string(),
             user_id: o.user_id.to_string(),
-            product_id: o.product_id.to_string(),
-            quantity: o.quantity.get(),
+            items: o.lines.iter().map(LineDto::from).collect(),
+            product_id: o.lines.single().map(|l| l.product_id.to_string()),
+            quantity: o.lines.single().map(|l| l.quantity.get()),
             order_status: o.state.status.code(),
             status: o.state.status.name(),
             payment_status: o.state.payment.name(),
@@ -416,7 +522,7 @@ pub struct OrderListDto {
     pub next_cursor: Option<String>,
 }
 
-/// The inventory object: exactly these three fields.
+/// The inventory object: exactly these four fields.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDto {
@@ -426,6 +532,9 @@ pub struct ProductDto {
     pub stock_count: i64,
     #[schema(minimum = 0)]
     pub locked_count: i64,
+    /// The per-customer limit; null when unlimited.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub max_per_user: Option<i64>,
 }
 
 impl From<&Product> for ProductDto {
@@ -434,6 +543,7 @@ impl From<&Product> for ProductDto {
             product_id: p.product_id.to_string(),
             stock_count: p.stock_count,
             locked_count: p.locked_count,
+            max_per_user: p.max_per_user.map(|m| m.get()),
         }
     }
 }
@@ -480,13 +590,56 @@ mod tests {
                 "{bad}"
             );
         }
-        let quantity =
-            |json: &str| serde_json::from_str::<PlaceOrderBody>(json).map(|b| b.quantity);
+        let quantity = |json: &str| {
+            serde_json::from_str::<PlaceOrderBody>(json).map(|b| match b {
+                PlaceOrderBody::Single(b) => b.quantity,
+                PlaceOrderBody::Cart(_) => panic!("not a cart"),
+            })
+        };
         let body = |q: &str| format!(r#"{{"userId": "u", "productId": "p"{q}}}"#);
         assert_eq!(quantity(&body("")).unwrap(), None);
         assert_eq!(quantity(&body(r#", "quantity": null"#)).unwrap(), None);
         assert_eq!(quantity(&body(r#", "quantity": 2.0"#)).unwrap(), Some(2));
         assert!(quantity(&body(r#", "quantity": 0.5"#)).is_err());
+    }
+
+    #[test]
+    fn a_body_is_one_product_or_a_cart_never_both() {
+        let parse = |json: &str| serde_json::from_str::<PlaceOrderBody>(json);
+        let cart = parse(
+            r#"{"userId": "u", "items": [{"productId": "a"}, {"productId": "b", "quantity": 2}]}"#,
+        );
+        let Ok(PlaceOrderBody::Cart(c)) = cart else {
+            panic!("{cart:?}")
+        };
+        assert_eq!(c.items.len(), 2);
+        assert_eq!((c.items[0].quantity, c.items[1].quantity), (None, Some(2)));
+        let both = parse(r#"{"userId": "u", "productId": "a", "items": []}"#).unwrap_err();
+        assert!(both.to_string().contains("not both"), "{both}");
+        let stray = parse(r#"{"userId": "u", "items": [], "quantity": 2}"#).unwrap_err();
+        assert!(stray.to_string().contains("quantity"), "{stray}");
+        let line =
+            parse(r#"{"userId": "u", "items": [{"productId": "a", "qty": 2}]}"#).unwrap_err();
+        assert!(line.to_string().contains("qty"), "{line}");
+        assert!(matches!(
+            parse(r#"{"userId": "u", "productId": "a"}"#),
+            Ok(PlaceOrderBody::Single(_))
+        ));
+    }
+
+    #[test]
+    fn a_limit_left_out_null_or_set_are_three_answers() {
+        let limit = |json: &str| serde_json::from_str::<SetStockBody>(json).map(|b| b.max_per_user);
+        assert_eq!(limit(r#"{"stockCount": 1}"#).unwrap(), None);
+        assert_eq!(
+            limit(r#"{"stockCount": 1, "maxPerUser": null}"#).unwrap(),
+            Some(None)
+        );
+        assert_eq!(
+            limit(r#"{"stockCount": 1, "maxPerUser": 3}"#).unwrap(),
+            Some(Some(3))
+        );
+        assert!(limit(r#"{"stockCount": 1, "maxPerUser": 1.5}"#).is_err());
     }
 }
 
@@ -502,7 +655,8 @@ pub struct ErrorDetail {
     #[schema(pattern = "^[a-z][a-z0-9_]*$")]
     pub code: String,
     pub message: String,
-    /// More about the error, e.g. `{"productIds": ["p1"]}`.
+    /// More about the error: `{"productIds": [...]}`, every product that caused a
+    /// `product_not_found`, `out_of_stock` or `limit_exceeded` when placing.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub details: Option<serde_json::Map<String, serde_json::Value>>,

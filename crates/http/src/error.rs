@@ -6,6 +6,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use orderflow_core::Error;
+use orderflow_core::domain::RefusalKind;
 use serde_json::json;
 
 /// An error answer: status, the contract's snake_case code, and a message safe to show.
@@ -16,6 +17,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for a `Retry-After` header (503s).
     pub retry_after: Option<u32>,
+    /// `details.productIds`: the products a placement was refused for.
+    pub product_ids: Option<Vec<String>>,
 }
 
 /// `Retry-After` of a 503 because the store's write queue is full: it drains in moments.
@@ -30,6 +33,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            product_ids: None,
         }
     }
 
@@ -85,7 +89,17 @@ impl From<Error> for ApiError {
             Error::InvalidRequest(m) => Self::invalid(m),
             Error::OrderNotFound => Self::new(S::NOT_FOUND, "order_not_found", msg),
             Error::ProductNotFound => Self::new(S::NOT_FOUND, "product_not_found", msg),
-            Error::OutOfStock => Self::new(S::CONFLICT, "out_of_stock", msg),
+            Error::Refused(r) => {
+                let (status, code) = match r.kind {
+                    RefusalKind::ProductNotFound => (S::NOT_FOUND, "product_not_found"),
+                    RefusalKind::LimitExceeded => (S::CONFLICT, "limit_exceeded"),
+                    RefusalKind::OutOfStock => (S::CONFLICT, "out_of_stock"),
+                };
+                Self {
+                    product_ids: Some(r.products.iter().map(ToString::to_string).collect()),
+                    ..Self::new(status, code, msg)
+                }
+            }
             Error::IdempotencyMismatch => Self::new(S::CONFLICT, "idempotency_mismatch", msg),
             Error::NotRefundable => Self::new(S::CONFLICT, "not_refundable", msg),
             Error::Gateway(source) => {
@@ -112,7 +126,11 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(ids) = self.product_ids {
+            error["details"] = json!({ "productIds": ids });
+        }
+        let body = json!({ "error": error });
         let mut response = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response

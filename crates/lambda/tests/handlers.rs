@@ -2,8 +2,8 @@
 //! schedule). The service under them runs on the embedded store with a manual clock: what
 //! is tested here is the handlers' part, the routing and the partial batch response.
 
-use orderflow_core::domain::ProductId;
 use orderflow_core::domain::UserId;
+use orderflow_core::domain::{LimitChange, Lines, ProductId};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,15 +65,14 @@ fn names() -> AwsNames {
 async fn placed(w: &World) -> orderflow_core::domain::Order {
     let p = ProductId::parse("p").unwrap();
     w.service
-        .set_stock(&p, StockCount::new(10).unwrap())
+        .set_stock(&p, StockCount::new(10).unwrap(), LimitChange::Keep)
         .await
         .unwrap();
     w.service
         .place_order(
             PlaceOrder {
                 user_id: UserId::parse("u").unwrap(),
-                product_id: p,
-                quantity: Quantity::new(2).unwrap(),
+                lines: Lines::one(p, Quantity::new(2).unwrap()),
             },
             None,
         )

@@ -2,7 +2,7 @@
 //! retries with backoff, one event of an order at a time in `seq` order, parking after 24
 //! hours, and sending a parked notification again.
 
-use orderflow_core::domain::ProductId;
+use orderflow_core::domain::{LimitChange, ProductId};
 use orderflow_core::testing;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -87,6 +87,7 @@ async fn world() -> World {
         .put_product(
             &ProductId::parse("p").unwrap(),
             StockCount::new(10).unwrap(),
+            LimitChange::Keep,
         )
         .await
         .unwrap();

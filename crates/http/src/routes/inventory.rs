@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
-use orderflow_core::domain::{ProductId, StockCount};
+use orderflow_core::domain::{LimitChange, MaxPerUser, ProductId, StockCount};
 
 use crate::dto::{ErrorBody, IdSchema, ProductDto, ProductListDto, SetStockBody};
 use crate::extract::{JsonBody, PathParam};
@@ -50,7 +50,12 @@ pub(crate) async fn set_stock(
     let JsonBody(body) = body?;
     let id = product_id(id)?;
     let stock = StockCount::new(body.stock_count).map_err(|e| ApiError::invalid(e.0))?;
-    let product = state.service.set_stock(&id, stock).await?;
+    let limit = match body.max_per_user {
+        None => LimitChange::Keep,
+        Some(None) => LimitChange::Remove,
+        Some(Some(m)) => LimitChange::Set(MaxPerUser::new(m).map_err(|e| ApiError::invalid(e.0))?),
+    };
+    let product = state.service.set_stock(&id, stock, limit).await?;
     Ok(Json(ProductDto::from(&product)))
 }
 

@@ -5,10 +5,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use orderflow_core::domain::{IdempotencyKey, OrderStatus, ProductId, Quantity, UserId};
+use orderflow_core::domain::{
+    IdempotencyKey, InvalidValue, Line, Lines, OrderStatus, ProductId, Quantity, UserId,
+};
 use orderflow_core::ports::OrderQuery;
 use orderflow_core::service::PlaceOrder;
 
+use crate::dto::{CartOrderBody, SingleOrderBody};
 use crate::dto::{
     ErrorBody, IdSchema, IdempotencyKeySchema, OrderDto, OrderEventDto, OrderEventsDto,
     OrderIdSchema, OrderListDto, OrderStatusDto, PlaceOrderBody, StatusFilterSchema,
@@ -44,12 +47,12 @@ pub fn routes() -> Router<AppState> {
                 ("SimulatePayment" = (operation_id = "simulatePayment", parameters(("orderId" = "$response.body#/orderId")))),
                 ("RefundOrder" = (operation_id = "refundOrder", parameters(("orderId" = "$response.body#/orderId")))),
                 ("ListOrdersOfUser" = (operation_id = "listOrders", parameters(("userId" = "$response.body#/userId")))),
-                ("GetProduct" = (operation_id = "getProduct", parameters(("productId" = "$response.body#/productId")))),
+                ("GetProduct" = (operation_id = "getProduct", parameters(("productId" = "$response.body#/items/0/productId")))),
             )),
         (status = 400, description = "invalid_request", body = ErrorBody),
         (status = 403, description = "forbidden: a cross-origin write", body = ErrorBody),
-        (status = 404, description = "product_not_found", body = ErrorBody),
-        (status = 409, description = "out_of_stock or idempotency_mismatch", body = ErrorBody),
+        (status = 404, description = "product_not_found: `details.productIds` names every unknown product", body = ErrorBody),
+        (status = 409, description = "out_of_stock or limit_exceeded (`details.productIds` names every product short or over its per-customer limit), or idempotency_mismatch", body = ErrorBody),
         (status = 413, description = "payload_too_large: the body is over 64 KiB", body = ErrorBody),
         (status = 503, description = "overloaded or unavailable: nothing was written; try again", body = ErrorBody,
             headers(("Retry-After" = u32, description = "Seconds to wait before trying again"))),
@@ -68,14 +71,7 @@ pub(crate) async fn place(
             Some(IdempotencyKey::parse(s).map_err(|e| ApiError::invalid(e.0))?)
         }
     };
-    let req = PlaceOrder {
-        user_id: UserId::parse(body.user_id).map_err(|e| ApiError::invalid(e.0))?,
-        product_id: ProductId::parse(body.product_id).map_err(|e| ApiError::invalid(e.0))?,
-        quantity: match body.quantity {
-            None => Quantity::default(),
-            Some(q) => Quantity::new(q).map_err(|e| ApiError::invalid(e.0))?,
-        },
-    };
+    let req = place_request(body).map_err(|e| ApiError::invalid(e.0))?;
     let order = state.service.place_order(req, key).await?;
     let location = HeaderValue::from_str(&format!("/order/{}", order.id))
         .expect("a UUID path is a valid header value");
@@ -85,6 +81,36 @@ pub(crate) async fn place(
         Json(OrderDto::from(&order)),
     )
         .into_response())
+}
+
+/// A body as the service takes it: the single-product form is a one-line cart.
+fn place_request(body: PlaceOrderBody) -> Result<PlaceOrder, InvalidValue> {
+    let line = |product: String, quantity: Option<i64>| -> Result<Line, InvalidValue> {
+        let quantity = quantity.map_or(Ok(Quantity::default()), Quantity::new)?;
+        Ok(Line::new(ProductId::parse(product)?, quantity))
+    };
+    let (user, lines) = match body {
+        PlaceOrderBody::Single(SingleOrderBody {
+            user_id,
+            product_id,
+            quantity,
+        }) => (user_id, vec![line(product_id, quantity)?]),
+        PlaceOrderBody::Cart(CartOrderBody { user_id, items }) => {
+            let lines = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    line(l.product_id, l.quantity)
+                        .map_err(|e| InvalidValue(format!("items[{i}]: {}", e.0)))
+                })
+                .collect::<Result<_, _>>()?;
+            (user_id, lines)
+        }
+    };
+    Ok(PlaceOrder {
+        user_id: UserId::parse(user)?,
+        lines: Lines::new(lines)?,
+    })
 }
 
 #[utoipa::path(get, path = "/order/{orderId}", tag = "orders", operation_id = "getOrder",

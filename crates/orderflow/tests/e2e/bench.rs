@@ -19,6 +19,10 @@ fn the_benchmark_runs_every_scenario_and_the_invariants_hold() {
     for expected in [
         "== place",
         "== flash",
+        "== cart",
+        "== limit",
+        "none with two",
+        "lines/s",
         "== lifecycle",
         "== sweep",
         "of ceiling",
@@ -31,6 +35,6 @@ fn the_benchmark_runs_every_scenario_and_the_invariants_hold() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // place twice (as flash's and lifecycle's reference), flash, lifecycle, sweep.
-    assert_eq!(stdout.matches("I1-I3 hold").count(), 5, "{stdout}");
+    // place (once, the reference of the rest), flash, cart, limit, lifecycle, sweep.
+    assert_eq!(stdout.matches("I1-I3 hold").count(), 6, "{stdout}");
 }

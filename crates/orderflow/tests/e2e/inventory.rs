@@ -12,19 +12,19 @@ async fn setting_stock_creates_the_product_and_keeps_locked_units() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         p,
-        json!({ "productId": "p1", "stockCount": 5, "lockedCount": 0 })
+        json!({ "productId": "p1", "stockCount": 5, "lockedCount": 0, "maxPerUser": null })
     );
     app.place_ok("u1", "p1", 2).await;
     let (_, p) = app.put_stock("p1", 20).await;
     assert_eq!(
         p,
-        json!({ "productId": "p1", "stockCount": 20, "lockedCount": 2 })
+        json!({ "productId": "p1", "stockCount": 20, "lockedCount": 2, "maxPerUser": null })
     );
     let (s, p) = app.get("/inventory/p1").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         p,
-        json!({ "productId": "p1", "stockCount": 20, "lockedCount": 2 })
+        json!({ "productId": "p1", "stockCount": 20, "lockedCount": 2, "maxPerUser": null })
     );
 }
 
@@ -38,8 +38,8 @@ async fn inventory_lists_every_product_and_unknown_ones_are_404() {
     assert_eq!(
         list,
         json!({ "products": [
-            { "productId": "a", "stockCount": 2, "lockedCount": 0 },
-            { "productId": "b", "stockCount": 1, "lockedCount": 0 },
+            { "productId": "a", "stockCount": 2, "lockedCount": 0, "maxPerUser": null },
+            { "productId": "b", "stockCount": 1, "lockedCount": 0, "maxPerUser": null },
         ]})
     );
     let (s, b) = app.get("/inventory/zzz").await;

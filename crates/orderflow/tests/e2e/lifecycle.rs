@@ -2,27 +2,7 @@
 //! through the real webhook, queue, consumer, sweeper and refund gateway. Each runs on the
 //! embedded backend and on the AWS backend (DynamoDB and SQS on the emulator).
 
-/// One test per scenario per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::Options::default()).await
-                }
-            )*
-        }
-        mod aws {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::Options::default().aws()).await
-                }
-            )*
-        }
-    };
-}
+use crate::helpers::on_both_backends;
 
 on_both_backends!(
     a_paid_order_goes_pending_processing_completed,

@@ -5,11 +5,12 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, millis};
+use crate::helpers::{TestApp, assert_error, assert_refused, millis};
 
-const ORDER_FIELDS: [&str; 13] = [
+const ORDER_FIELDS: [&str; 14] = [
     "orderId",
     "userId",
+    "items",
     "productId",
     "quantity",
     "orderStatus",
@@ -49,6 +50,7 @@ async fn placing_an_order_answers_201_with_the_full_order_and_locks_stock() {
     assert_eq!(o["userId"], "u1");
     assert_eq!(o["productId"], "p1");
     assert_eq!(o["quantity"], 3);
+    assert_eq!(o["items"], json!([{ "productId": "p1", "quantity": 3 }]));
     assert_eq!(o["orderStatus"], 1);
     assert_eq!(o["status"], "pending");
     assert_eq!(o["paymentStatus"], "pending");
@@ -121,11 +123,17 @@ async fn unknown_orders_are_404_and_malformed_ids_400() {
 async fn an_unknown_product_is_404_and_out_of_stock_409_with_nothing_changed() {
     let app = TestApp::spawn().await;
     let (s, b) = app.place("u1", "ghost", 1).await;
-    assert_error(s, &b, StatusCode::NOT_FOUND, "product_not_found");
+    assert_refused(
+        s,
+        &b,
+        StatusCode::NOT_FOUND,
+        "product_not_found",
+        &["ghost"],
+    );
 
     app.stock("p1", 2).await;
     let (s, b) = app.place("u1", "p1", 3).await;
-    assert_error(s, &b, StatusCode::CONFLICT, "out_of_stock");
+    assert_refused(s, &b, StatusCode::CONFLICT, "out_of_stock", &["p1"]);
     assert_eq!(app.product("p1").await, (2, 0));
     assert!(app.all_orders("").await.is_empty());
 }

@@ -36,8 +36,13 @@ struct Cli {
 enum Command {
     /// POST /order spread over 100 products.
     Place(Common),
-    /// 10,000 orders on one product holding 1,000 units.
+    /// 10,000 orders on one product holding 1,000 units (after `place`, its reference).
     Flash(Common),
+    /// 3-line carts over 100 products (after `place`, its reference).
+    Cart(Common),
+    /// A flash sale with maxPerUser 1, every customer ordering twice (after `place` and
+    /// `flash`, its reference).
+    Limit(Common),
     /// Place, pay by webhook, and let the consumer complete (processing delay 0).
     Lifecycle(Common),
     /// 100,000 expired unpaid orders swept, while orders keep being placed.
@@ -80,12 +85,30 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::TrivialServer { listen } => server::run_trivial(&listen).await,
             Command::Place(c) => scenarios::place(&c).await.map(|_| ()),
-            Command::Flash(c) => scenarios::flash(&c).await,
-            Command::Lifecycle(c) => scenarios::lifecycle(&c).await,
+            Command::Flash(c) => {
+                let place = scenarios::place(&c).await?;
+                scenarios::flash(&c, place).await.map(|_| ())
+            }
+            Command::Cart(c) => {
+                let place = scenarios::place(&c).await?;
+                scenarios::cart(&c, place).await
+            }
+            Command::Limit(c) => {
+                let place = scenarios::place(&c).await?;
+                let flash = scenarios::flash(&c, place).await?;
+                scenarios::limit(&c, flash).await
+            }
+            Command::Lifecycle(c) => {
+                let place = scenarios::place(&c).await?;
+                scenarios::lifecycle(&c, place).await
+            }
             Command::Sweep(c) => scenarios::sweep(&c).await,
             Command::All(c) => {
-                scenarios::flash(&c).await?;
-                scenarios::lifecycle(&c).await?;
+                let place = scenarios::place(&c).await?;
+                let flash = scenarios::flash(&c, place).await?;
+                scenarios::cart(&c, place).await?;
+                scenarios::limit(&c, flash).await?;
+                scenarios::lifecycle(&c, place).await?;
                 scenarios::sweep(&c).await
             }
         }

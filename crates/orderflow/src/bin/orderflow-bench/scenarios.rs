@@ -143,11 +143,12 @@ async fn check_invariants(
         let page: Value = client.get(&page_url).send().await?.json().await?;
         for o in page["orders"].as_array().context("orders")? {
             n += 1;
-            let key = (
-                o["productId"].as_str().unwrap_or_default().to_owned(),
-                o["orderStatus"].as_i64().unwrap_or_default(),
-            );
-            *q.entry(key).or_default() += o["quantity"].as_i64().unwrap_or_default();
+            let status = o["orderStatus"].as_i64().unwrap_or_default();
+            for line in o["items"].as_array().context("items")? {
+                let product = line["productId"].as_str().unwrap_or_default().to_owned();
+                *q.entry((product, status)).or_default() +=
+                    line["quantity"].as_i64().unwrap_or_default();
+            }
         }
         match page["nextCursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -221,8 +222,8 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
 }
 
 /// `flash`: 10,000 orders for 1,000 units of one product; exactly 1,000 accepted.
-pub async fn flash(c: &Common) -> anyhow::Result<()> {
-    let place_rate = place(c).await?;
+/// Returns orders/s.
+pub async fn flash(c: &Common, place_rate: f64) -> anyhow::Result<f64> {
     let (units, orders) = if c.smoke { (50, 500) } else { (1_000, 10_000) };
     println!(
         "\n== flash: {orders} orders for {units} units of one product, concurrency {}",
@@ -258,12 +259,125 @@ pub async fn flash(c: &Common) -> anyhow::Result<()> {
         &t.url,
         &HashMap::from([("flash".to_owned(), units)]),
     )
+    .await?;
+    Ok(stats.per_second())
+}
+
+/// `cart`: POST /order with 3-line carts over 100 products; carts/s beside `place`.
+pub async fn cart(c: &Common, place_rate: f64) -> anyhow::Result<()> {
+    println!(
+        "\n== cart: POST /order with 3-line carts over {PRODUCTS} products, concurrency {}, {:?}",
+        c.concurrency,
+        duration(c)
+    );
+    let t = start(c, &[])?;
+    let client = client(c);
+    let mut stocked = HashMap::new();
+    for p in 0..PRODUCTS {
+        put_stock(&client, &t.url, &format!("p{p}"), PLENTY).await?;
+        stocked.insert(format!("p{p}"), PLENTY);
+    }
+    let url = format!("{}/order", t.url);
+    let cl = client.clone();
+    let io_before = server_io(&t);
+    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+        let items: Vec<Value> = (0..3)
+            .map(|k| json!({ "productId": format!("p{}", (i + k) % PRODUCTS), "quantity": 1 + k }))
+            .collect();
+        let req = cl
+            .post(&url)
+            .json(&json!({ "userId": format!("u{}", i % 1000), "items": items }));
+        send(req)
+    })
+    .await;
+    println!("  orderflow      {}", stats.line());
+    println!("  lines          {:.0} lines/s", 3.0 * stats.per_second());
+    ratio("of place", stats.per_second(), place_rate);
+    print_io(&t, io_before, stats.count(201), "cart");
+    print_memory(&t);
+    ensure!(
+        stats.errors == 0 && stats.count(201) == stats.requests(),
+        "not every cart was accepted"
+    );
+    check_invariants(&client, &t.url, &stocked).await
+}
+
+/// `limit`: a flash sale with `maxPerUser` 1 where every customer tries to buy twice, at
+/// once: exactly the stock is sold, nobody gets two. Orders/s beside `flash`.
+pub async fn limit(c: &Common, flash_rate: f64) -> anyhow::Result<()> {
+    let (units, buyers) = if c.smoke { (50, 250) } else { (1_000, 5_000) };
+    let orders = 2 * buyers;
+    println!(
+        "\n== limit: {buyers} customers each ordering twice (maxPerUser 1) for {units} units, concurrency {}",
+        c.concurrency
+    );
+    let t = start(c, &[])?;
+    let client = client(c);
+    let r = client
+        .put(format!("{}/inventory/drop", t.url))
+        .json(&json!({ "stockCount": units, "maxPerUser": 1 }))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "stocking drop: {}", r.status());
+    let url = format!("{}/order", t.url);
+    let cl = client.clone();
+    // Request i is customer i / 2's: each customer's two orders go out side by side.
+    let stats = drive(c.concurrency, Until::Count(orders), move |i| {
+        let req = cl
+            .post(&url)
+            .json(&json!({ "userId": format!("buyer{}", i / 2), "productId": "drop" }));
+        send(req)
+    })
+    .await;
+    println!("  orderflow      {}", stats.line());
+    ratio("of flash", stats.per_second(), flash_rate);
+    print_memory(&t);
+    ensure!(
+        stats.count(201) == units as usize,
+        "accepted {} orders for {units} units",
+        stats.count(201)
+    );
+    ensure!(
+        stats.count(409) == orders - units as usize,
+        "refusals were not all out_of_stock or limit_exceeded"
+    );
+    let mut per_buyer: HashMap<String, usize> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_url = format!("{}/orders?limit=500", t.url);
+        if let Some(c) = &cursor {
+            page_url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = client.get(&page_url).send().await?.json().await?;
+        for o in page["orders"].as_array().context("orders")? {
+            *per_buyer
+                .entry(o["userId"].as_str().unwrap_or_default().to_owned())
+                .or_default() += 1;
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let most = per_buyer.values().copied().max().unwrap_or(0);
+    ensure!(
+        most <= 1,
+        "a customer holds {most} orders past maxPerUser 1"
+    );
+    println!(
+        "  limit          held: {} customers with one unit each, none with two",
+        per_buyer.len()
+    );
+    check_invariants(
+        &client,
+        &t.url,
+        &HashMap::from([("drop".to_owned(), units)]),
+    )
     .await
 }
 
 /// `lifecycle`: place, pay by webhook, the consumer completes; completed orders/s.
-pub async fn lifecycle(c: &Common) -> anyhow::Result<()> {
-    let place_rate = place(c).await?;
+pub async fn lifecycle(c: &Common, place_rate: f64) -> anyhow::Result<()> {
     println!(
         "\n== lifecycle: place → webhook → consumer completes (processing delay 0), concurrency {}",
         c.concurrency
