@@ -81,12 +81,43 @@ async function open(url) {
   return page;
 }
 
-async function place(page, user, product, quantity) {
-  const form = page.getByRole("form", { name: "Place an order" });
-  await form.getByLabel("User").fill(user);
+async function addToCart(page, product, quantity) {
+  const form = page.getByRole("form", { name: "Add to cart" });
   await form.getByLabel("Product").selectOption(product);
   await form.getByLabel("Quantity").fill(String(quantity));
+  await form.getByRole("button", { name: "Add to cart" }).click();
+  await page.locator(`table[aria-label="Cart"] tr[data-line="${product}"]`).waitFor();
+}
+
+/** Place the cart as `user`'s order. */
+async function placeCart(page, user) {
+  const form = page.getByRole("form", { name: "Place an order" });
+  await form.getByLabel("User").fill(user);
   await form.getByRole("button", { name: "Place order" }).click();
+}
+
+/** One product: a cart of one line (sent in the one-product form, which every server takes). */
+async function place(page, user, product, quantity) {
+  await addToCart(page, product, quantity);
+  await placeCart(page, user);
+}
+
+/** Retries `check` (an assertion) for up to `ms`: the page shows an input's effect a moment later. */
+async function eventually(check, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** The products of a cart's or an order's lines, in order. */
+async function lineIds(locator) {
+  return await locator.locator("[data-line]").evaluateAll((els) => els.map((el) => el.dataset.line));
 }
 
 /** The row of the newest order of `user` (filtering the list by that user). */
@@ -147,6 +178,8 @@ test("ordering more than there is shows the out-of-stock error", async () => {
   await alert.waitFor();
   assert.match(await alert.textContent(), /Out of stock/);
   assert.match(await alert.textContent(), /out_of_stock/);
+  // The cart's one line is the one short, named in the answer or not (a server before carts).
+  await page.locator('table[aria-label="Cart"] tr[data-line="limited-grinder"][data-problem="out_of_stock"]').waitFor();
   assert.equal(await page.locator('tr[data-product="limited-grinder"] .stock').textContent(), "5");
   await page.screenshot({ path: join(SHOTS, "7-out-of-stock.png"), fullPage: true });
 });
@@ -245,4 +278,131 @@ test("the timeline of a paid order shows placed → paid → processing → comp
   await detail.waitFor({ state: "detached" });
   assert.equal(await page.evaluate(() => document.activeElement?.closest("tr")?.dataset.order), orderId);
   assert.deepEqual(page.outside, [], "no request leaves the server");
+});
+
+// The cart tests need a server with carts (`items`, `maxPerUser`, `details.productIds`).
+
+test("a cart of three products is placed as one order, which shows its three lines", async () => {
+  const url = await serve();
+  const page = await open(url);
+  // What the page sends: the cart as one order, its lines as items.
+  const sent = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && new URL(r.url()).pathname === "/order") sent.push(r.postDataJSON());
+  });
+  await addToCart(page, "coffee-beans", 1);
+  await addToCart(page, "espresso-cup", 2);
+  await addToCart(page, "limited-grinder", 1);
+  const cart = page.getByRole("table", { name: "Cart" });
+  // The same product again goes into its line.
+  await addToCart(page, "coffee-beans", 1);
+  assert.deepEqual(await lineIds(cart), ["coffee-beans", "espresso-cup", "limited-grinder"]);
+  await eventually(async () => assert.equal(await cart.getByLabel("Quantity of coffee-beans").inputValue(), "2"));
+  // Change a quantity; remove a line and add it back (last now).
+  await cart.getByLabel("Quantity of espresso-cup").fill("3");
+  await cart.getByRole("button", { name: "Remove coffee-beans" }).click();
+  await cart.locator('tr[data-line="coffee-beans"]').waitFor({ state: "detached" });
+  await addToCart(page, "coffee-beans", 2);
+  assert.deepEqual(await lineIds(cart), ["espresso-cup", "limited-grinder", "coffee-beans"]);
+  await page.screenshot({ path: join(SHOTS, "11-cart.png"), fullPage: true });
+
+  await placeCart(page, "ui-frank");
+  await page.getByRole("status").filter({ hasText: "placed" }).waitFor();
+  const lines = [
+    { productId: "espresso-cup", quantity: 3 },
+    { productId: "limited-grinder", quantity: 1 },
+    { productId: "coffee-beans", quantity: 2 },
+  ];
+  assert.deepEqual(sent, [{ userId: "ui-frank", items: lines }]);
+  await page.getByText("The cart is empty").waitFor();
+
+  // The list shows the order's lines, and every line's stock is locked.
+  const row = await rowOf(page, "ui-frank");
+  assert.equal(await row.getAttribute("data-lines"), "3");
+  const rowLines = row.getByRole("list", { name: "Lines" });
+  assert.deepEqual(await lineIds(rowLines), ["espresso-cup", "limited-grinder", "coffee-beans"]);
+  assert.deepEqual(await rowLines.locator("li").allTextContents(), ["3 × espresso-cup", "1 × limited-grinder", "2 × coffee-beans"]);
+  for (const { productId, quantity } of lines) {
+    await page.locator(`tr[data-product="${productId}"] .locked`, { hasText: new RegExp(`^${quantity}$`) }).waitFor();
+  }
+
+  // And so do its details.
+  const orderId = await row.getAttribute("data-order");
+  await row.getByRole("button", { name: /details and timeline/ }).click();
+  const detail = page.locator(`section[data-detail="${orderId}"]`);
+  const detailLines = detail.getByRole("list", { name: "Lines" });
+  await detailLines.locator("li").nth(2).waitFor();
+  assert.deepEqual(await detailLines.locator("li").allTextContents(), ["3 × espresso-cup", "1 × limited-grinder", "2 × coffee-beans"]);
+  await detail.getByRole("list", { name: "Timeline" }).locator('li[data-type="placed"]').waitFor();
+  await page.screenshot({ path: join(SHOTS, "12-cart-order.png"), fullPage: true });
+  assert.deepEqual(page.outside, [], "no request leaves the server");
+});
+
+test("a cart with a line over stock shows which product was short, and goes through once fixed", async () => {
+  const url = await serve();
+  const page = await open(url);
+  await addToCart(page, "coffee-beans", 2);
+  await addToCart(page, "limited-grinder", 6);
+  await addToCart(page, "espresso-cup", 1);
+  await placeCart(page, "ui-grace");
+  const alert = page.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /Out of stock: not enough units left of limited-grinder\./);
+  assert.match(await alert.textContent(), /out_of_stock/);
+  const cart = page.getByRole("table", { name: "Cart" });
+  const short = cart.locator('tr[data-line="limited-grinder"]');
+  assert.equal(await short.getAttribute("data-problem"), "out_of_stock");
+  assert.match(await short.textContent(), /not enough stock/);
+  assert.equal(await cart.locator("tr[data-problem]").count(), 1, "only the short line is marked");
+  // All or nothing: no line's stock was locked, and the cart is kept.
+  assert.deepEqual(await lineIds(cart), ["coffee-beans", "limited-grinder", "espresso-cup"]);
+  for (const p of ["coffee-beans", "limited-grinder", "espresso-cup"]) {
+    assert.equal(await page.locator(`tr[data-product="${p}"] .locked`).textContent(), "0", p);
+  }
+  assert.equal(await page.locator('tr[data-product="limited-grinder"] .stock').textContent(), "5");
+  await page.screenshot({ path: join(SHOTS, "13-cart-short.png"), fullPage: true });
+
+  // Down to what there is: the mark goes, and the same cart goes through.
+  await cart.getByLabel("Quantity of limited-grinder").fill("5");
+  await cart.locator('tr[data-line="limited-grinder"]:not([data-problem])').waitFor();
+  await placeCart(page, "ui-grace");
+  await page.getByRole("status").filter({ hasText: "placed" }).waitFor();
+  assert.equal(await page.getByRole("alert").count(), 0);
+  await page.locator('tr[data-product="limited-grinder"] .locked', { hasText: /^5$/ }).waitFor();
+  const row = await rowOf(page, "ui-grace");
+  assert.equal(await row.getAttribute("data-lines"), "3");
+});
+
+test("a limit per customer set in the stock form shows in the list and marks the cart line over it", async () => {
+  const url = await serve();
+  const page = await open(url);
+  assert.equal(await page.locator('tr[data-product="limited-grinder"] .limit').textContent(), "no limit");
+  const form = page.getByRole("form", { name: "Set stock" });
+  await form.getByLabel("Product").fill("limited-grinder");
+  await form.getByLabel("Stock").fill("5");
+  await form.getByLabel("Limit per customer").selectOption("set");
+  await form.getByLabel("Most per customer").fill("2");
+  await form.getByRole("button", { name: "Set stock" }).click();
+  await page.locator('tr[data-product="limited-grinder"] .limit', { hasText: /^2$/ }).waitFor();
+  assert.equal(await page.locator('tr[data-product="coffee-beans"] .limit').textContent(), "no limit");
+
+  await addToCart(page, "espresso-cup", 1);
+  await addToCart(page, "limited-grinder", 3);
+  await placeCart(page, "ui-heidi");
+  const alert = page.getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /limit per customer for limited-grinder/);
+  assert.match(await alert.textContent(), /limit_exceeded/);
+  const cart = page.getByRole("table", { name: "Cart" });
+  assert.equal(await cart.locator('tr[data-line="limited-grinder"]').getAttribute("data-problem"), "limit_exceeded");
+  assert.equal(await cart.locator('tr[data-line="espresso-cup"]').getAttribute("data-problem"), null);
+  await page.screenshot({ path: join(SHOTS, "14-cart-limit.png"), fullPage: true });
+
+  // Remove the limit (the stock stays 5): the same cart goes through.
+  await form.getByLabel("Limit per customer").selectOption("none");
+  await form.getByRole("button", { name: "Set stock" }).click();
+  await page.locator('tr[data-product="limited-grinder"] .limit', { hasText: "no limit" }).waitFor();
+  await placeCart(page, "ui-heidi");
+  await page.getByRole("status").filter({ hasText: "placed" }).waitFor();
+  await page.locator('tr[data-product="limited-grinder"] .locked', { hasText: /^3$/ }).waitFor();
 });

@@ -20,7 +20,13 @@ export type Order = {
   expiresAt: string;
 };
 
-export type Product = { productId: string; stockCount: number; lockedCount: number };
+/** A product's stock; `maxPerUser` is the most one customer may order, null when unlimited. */
+export type Product = { productId: string; stockCount: number; lockedCount: number; maxPerUser: number | null };
+
+/** What `POST /order` takes: one product (every server version takes it) or a cart. */
+export type PlaceOrderBody =
+  | { userId: string; productId: string; quantity: number }
+  | { userId: string; items: OrderItem[] };
 
 /** One entry of an order's history: what happened, who did it, the state right after. */
 export type OrderEvent = {
@@ -36,14 +42,24 @@ export type OrderEvent = {
 
 export type OrderPage = { orders: Order[]; nextCursor: string | null };
 
+/** `error.details` of an answer: `productIds` names the products an order was refused for. */
+export type ErrorDetails = { productIds?: string[]; [key: string]: unknown };
+
 /** An error answer of the API (or a network failure), ready to show. */
 export class ApiError extends Error {
   constructor(
     public code: string,
     message: string,
     public status: number,
+    public details?: ErrorDetails,
   ) {
     super(message);
+  }
+
+  /** The products the error names (`details.productIds`), or none. */
+  get productIds(): string[] {
+    const ids = this.details?.productIds;
+    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
   }
 }
 
@@ -72,17 +88,23 @@ async function call<T>(method: string, path: string, body?: unknown, admin = fal
   const json = text ? JSON.parse(text) : null;
   if (!resp.ok) {
     const e = json?.error;
-    throw new ApiError(e?.code ?? "http_" + resp.status, e?.message ?? resp.statusText, resp.status);
+    const details = e?.details && typeof e.details === "object" ? (e.details as ErrorDetails) : undefined;
+    throw new ApiError(e?.code ?? "http_" + resp.status, e?.message ?? resp.statusText, resp.status, details);
   }
   return json as T;
 }
 
 export const api = {
   products: () => call<{ products: Product[] }>("GET", "/inventory").then((r) => r.products),
-  setStock: (productId: string, stockCount: number) =>
-    call<Product>("PUT", `/inventory/${encodeURIComponent(productId)}`, { stockCount }, true),
-  placeOrder: (userId: string, productId: string, quantity: number) =>
-    call<Order>("POST", "/order", { userId, productId, quantity }),
+  /** `maxPerUser`: a number sets the limit, null removes it, undefined keeps it. */
+  setStock: (productId: string, stockCount: number, maxPerUser?: number | null) =>
+    call<Product>(
+      "PUT",
+      `/inventory/${encodeURIComponent(productId)}`,
+      maxPerUser === undefined ? { stockCount } : { stockCount, maxPerUser },
+      true,
+    ),
+  placeOrder: (body: PlaceOrderBody) => call<Order>("POST", "/order", body),
   orders: (q: { userId?: string; status?: string; cursor?: string | null; limit?: number }) => {
     const p = new URLSearchParams();
     if (q.userId) p.set("userId", q.userId);

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 
 import type { Order } from "./api";
-import { actionsFor, eventLabel, formatRemaining, itemsOf, shortId, sourceLabel, throttle } from "./logic";
+import { actionsFor, eventLabel, formatRemaining, itemsOf, limitText, maxPerUserOf, shortId, sourceLabel, throttle } from "./logic";
 
 function order(o: Partial<Order>): Order {
   return {
@@ -80,6 +80,28 @@ describe("itemsOf", () => {
       { productId: "b", quantity: 1 },
     ];
     expect(itemsOf(order({ items: two, productId: null, quantity: null }))).toEqual(two);
+    // A one-line order from a server with carts: its items, the same as its fields.
+    expect(itemsOf(order({ items: [{ productId: "p", quantity: 3 }], quantity: 3 }))).toEqual([{ productId: "p", quantity: 3 }]);
+  });
+  it("never makes a line of a null product", () => {
+    expect(itemsOf(order({ items: [], productId: null, quantity: null }))).toEqual([]);
+  });
+});
+
+describe("limits per customer", () => {
+  it("says no limit for null or absent", () => {
+    expect(limitText(null)).toBe("no limit");
+    expect(limitText(undefined)).toBe("no limit");
+    expect(limitText(3)).toBe("3");
+  });
+  it("keeps (field left out), removes (null) or sets the limit", () => {
+    expect(maxPerUserOf("keep", "abc")).toEqual({ ok: true, maxPerUser: undefined });
+    expect(maxPerUserOf("none", "")).toEqual({ ok: true, maxPerUser: null });
+    expect(maxPerUserOf("set", " 2 ")).toEqual({ ok: true, maxPerUser: 2 });
+    expect(maxPerUserOf("set", "1000000")).toEqual({ ok: true, maxPerUser: 1_000_000 });
+  });
+  it("refuses a limit outside 1..10^6", () => {
+    for (const t of ["", "0", "1000001", "2.5", "-1", "1e3"]) expect(maxPerUserOf("set", t).ok, t).toBe(false);
   });
 });
 

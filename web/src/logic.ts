@@ -125,3 +125,33 @@ export function throttle(fn: () => void, ms: number): { (): void; cancel: () => 
   };
   return th;
 }
+
+/** A product's limit per customer in words: the number, or "no limit" (null or not sent). */
+export function limitText(maxPerUser: number | null | undefined): string {
+  return maxPerUser == null ? "no limit" : String(maxPerUser);
+}
+
+/** What the stock form does to a product's limit per customer. */
+export type LimitChoice = "keep" | "none" | "set";
+
+/** The largest limit per customer the API takes. */
+export const MAX_LIMIT = 1_000_000;
+
+/**
+ * `maxPerUser` for `PUT /inventory/{productId}`: undefined keeps the current limit (the field
+ * is left out), null removes it, a number from 1 to 10^6 sets it; or why the typed limit is
+ * not one.
+ */
+export function maxPerUserOf(
+  choice: LimitChoice,
+  text: string,
+): { ok: true; maxPerUser: number | null | undefined } | { ok: false; reason: string } {
+  if (choice === "keep") return { ok: true, maxPerUser: undefined };
+  if (choice === "none") return { ok: true, maxPerUser: null };
+  const t = text.trim();
+  const n = /^\d{1,7}$/.test(t) ? Number(t) : NaN;
+  if (!(n >= 1 && n <= MAX_LIMIT)) {
+    return { ok: false, reason: `A limit per customer is a whole number from 1 to ${MAX_LIMIT.toLocaleString("en")}.` };
+  }
+  return { ok: true, maxPerUser: n };
+}

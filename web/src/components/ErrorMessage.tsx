@@ -13,9 +13,16 @@ export function ErrorMessage({ error }: { error: unknown }) {
 }
 
 function friendly(e: ApiError): string {
+  // The refusals of an order name its offending products (details.productIds); without
+  // them (a server from before carts) the words stay general.
+  const ids = e.productIds.join(", ");
   switch (e.code) {
     case "out_of_stock":
-      return "Out of stock: not enough units left for this order.";
+      return ids ? `Out of stock: not enough units left of ${ids}.` : "Out of stock: not enough units left for this order.";
+    case "limit_exceeded":
+      return ids ? `Over the limit per customer for ${ids}.` : e.message;
+    case "product_not_found":
+      return ids ? `No such product: ${ids}.` : e.message;
     case "unauthorized":
       return "This needs the admin token (set it above).";
     default:

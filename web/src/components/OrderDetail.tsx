@@ -111,9 +111,9 @@ export function OrderDetail(p: Props) {
             <div>
               <dt>Items</dt>
               <dd>
-                <ul className="items">
+                <ul className="items" aria-label="Lines">
                   {itemsOf(o).map((i) => (
-                    <li key={i.productId}>
+                    <li key={i.productId} data-line={i.productId}>
                       {i.quantity} × {i.productId}
                     </li>
                   ))}

@@ -1,6 +1,7 @@
 import { useState, type MouseEvent } from "react";
 
 import type { Order } from "../api";
+import { totalUnits } from "../cart";
 import { clock, itemsOf, shortId, STATUS_NAMES } from "../logic";
 import { Countdown } from "./Countdown";
 import { ErrorMessage } from "./ErrorMessage";
@@ -92,6 +93,7 @@ export function Orders(p: Props) {
                 data-order={o.orderId}
                 data-status={o.orderStatus}
                 data-refund={o.refundStatus}
+                data-lines={items.length}
                 className={open ? "selected" : undefined}
                 onClick={(e) => rowClick(e, o)}
               >
@@ -109,8 +111,23 @@ export function Orders(p: Props) {
                   </button>
                 </td>
                 <td data-label="User">{o.userId}</td>
-                <td data-label="Product">{items.map((i) => i.productId).join(", ")}</td>
-                <td data-label="Qty" className="num">{items.reduce((n, i) => n + i.quantity, 0)}</td>
+                <td data-label="Product">
+                  {/* A cart's order (productId null): each line with its quantity; Qty is the total. */}
+                  {items.length > 1 ? (
+                    <ul className="items" aria-label="Lines">
+                      {items.map((i) => (
+                        <li key={i.productId} data-line={i.productId}>
+                          {i.quantity} × {i.productId}
+                        </li>
+                      ))}
+                    </ul>
+                  ) : (
+                    items[0]?.productId
+                  )}
+                </td>
+                <td data-label="Qty" className="num" title={items.length > 1 ? `${items.length} products, ${totalUnits(items)} units` : undefined}>
+                  {totalUnits(items)}
+                </td>
                 <td data-label="Status">
                   <StatusBadge code={o.orderStatus} />
                 </td>
