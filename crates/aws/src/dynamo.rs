@@ -6,14 +6,23 @@
 //!   (`unpaidShard`, `expiresAt`): an order has `unpaidShard` only while it is pending and
 //!   unpaid, so the sweeper's index holds exactly its candidates, spread over
 //!   [`UNPAID_SHARDS`] partitions.
-//! - `inventory` (PK `productId`): `stockCount`, `lockedCount`; the index `catalogue`
-//!   (`catalog`, `productId`) lists every product without a Scan.
+//!   The same table holds each customer's allowance (see below).
+//! - `inventory` (PK `productId`): `stockCount`, `lockedCount`, and `maxPerUser` when the
+//!   product has a per-customer limit; the index `catalogue` (`catalog`, `productId`) lists
+//!   every product without a Scan.
 //! - `idempotency` (PK `key`): the request's fingerprint and its order; `ttl` lets DynamoDB
 //!   expire keys (after 48 h; the contract asks for at least 24 h).
 //!
 //! An order's history is the `history` list of its own item, appended by the same
 //! conditional update that applies a transition (one item, so atomic without a transaction
 //! and at the cost of one write); `events` counts it, and a transition is conditioned on it.
+//!
+//! A customer's allowance (the units of limited products they hold in orders that count
+//! toward a limit) is one item of the orders table, keyed `orderId = "customer#<userId>"`
+//! (order ids are UUIDs, so it never meets an order), with one number per product, named
+//! `p:<productId>`. It carries none of the index attributes, so no index sees it. Placing a
+//! cart is one transaction over its lines' inventory items, this item, the order and the
+//! idempotency key; see [`DynamoStore::place_order`].
 //!
 //! Items are converted with `serde_dynamo`. Every write is conditional; a lost condition is
 //! the port's `Conflict`, and a cancelled place-order transaction is told apart by its
@@ -33,7 +42,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Order, OrderEvent, OrderId, Product, ProductId, StockCount, Timestamp,
+    Available, LimitChange, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, StockCount,
+    Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -104,6 +114,8 @@ struct ProductItem {
     product_id: String,
     stock_count: i64,
     locked_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_per_user: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +171,11 @@ impl ProductItem {
             product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
             stock_count: self.stock_count,
             locked_count: self.locked_count,
+            max_per_user: self
+                .max_per_user
+                .map(MaxPerUser::new)
+                .transpose()
+                .map_err(|_| corrupt("maxPerUser"))?,
         })
     }
 }
@@ -166,6 +183,81 @@ impl ProductItem {
 /// The sweeper-index partition of an order: stable, spread evenly.
 fn shard_of(id: OrderId) -> String {
     (id.as_uuid().as_u128() % u128::from(UNPAID_SHARDS)).to_string()
+}
+
+/// The key (`orderId`) of a customer's allowance item in the orders table.
+fn allowance_key(user: &UserId) -> String {
+    format!("customer#{user}")
+}
+
+/// The attribute of a customer's allowance item that holds their units of `product`.
+fn allowance_attribute(product: &ProductId) -> String {
+    format!("p:{product}")
+}
+
+/// One update of a customer's allowance item, over the products given to [`Self::add`] or
+/// [`Self::take`] (each `p:<productId>` named `#a<i>`, its units `:q<i>`).
+#[derive(Default)]
+struct AllowanceUpdate {
+    set: Vec<String>,
+    condition: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl AllowanceUpdate {
+    fn name(&mut self, product: &ProductId, units: i64) -> usize {
+        let i = self.names.len();
+        self.names
+            .insert(format!("#a{i}"), allowance_attribute(product));
+        self.values.insert(format!(":q{i}"), n(units));
+        i
+    }
+
+    /// Count `units` more of `product`, on condition that the customer holds at most
+    /// `max - units` of it (none at all is an absent attribute).
+    fn add(&mut self, product: &ProductId, units: i64, max: MaxPerUser) {
+        let i = self.name(product, units);
+        self.values.insert(format!(":r{i}"), n(max.get() - units));
+        self.values.insert(":zero".into(), n(0));
+        self.set
+            .push(format!("#a{i} = if_not_exists(#a{i}, :zero) + :q{i}"));
+        self.condition
+            .push(format!("(attribute_not_exists(#a{i}) OR #a{i} <= :r{i})"));
+    }
+
+    /// Give back `units` of `product`, on condition that the customer holds them.
+    fn take(&mut self, product: &ProductId, units: i64) {
+        let i = self.name(product, units);
+        self.set.push(format!("#a{i} = #a{i} - :q{i}"));
+        self.condition.push(format!("#a{i} >= :q{i}"));
+    }
+
+    /// The update of `user`'s item, when it names any product.
+    fn build(self, store: &DynamoStore, user: &UserId) -> Result<Option<Update>, StoreError> {
+        if self.set.is_empty() {
+            return Ok(None);
+        }
+        Update::builder()
+            .table_name(&store.names.orders_table)
+            .key("orderId", s(allowance_key(user)))
+            .update_expression(format!("SET {}", self.set.join(", ")))
+            .condition_expression(self.condition.join(" AND "))
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map(Some)
+            .map_err(backend)
+    }
+}
+
+/// What placing reads before its transaction.
+#[derive(Debug, Default)]
+struct CartRead {
+    /// The lines' products that exist.
+    products: HashMap<ProductId, Product>,
+    /// The units the customer holds of the cart's products (absent: none).
+    held: HashMap<ProductId, i64>,
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -267,10 +359,14 @@ impl DynamoStore {
         }
     }
 
-    /// The conditional write of a transition (one item, or a transaction with the stock).
+    /// The conditional write of a transition: one item, or, when it moves stock, one
+    /// transaction with every line's inventory item and the customer's allowance (at most
+    /// 1 + 50 + 1 = 52 items, within DynamoDB's 100).
     async fn write_transition(&self, t: &Transition) -> Result<(), StoreError> {
         let order = self.order_update(t)?;
-        let Some(stock) = self.stock_update(t)? else {
+        let mut others = self.stock_updates(t)?;
+        others.extend(self.allowance_return(t)?);
+        if others.is_empty() {
             let result = self
                 .client
                 .update_item()
@@ -290,12 +386,15 @@ impl DynamoStore {
                     other => Err(crate::service(other)),
                 },
             };
-        };
-        let items = vec![
-            TransactWriteItem::builder().update(order).build(),
-            TransactWriteItem::builder().update(stock).build(),
-        ];
-        match self.transact(items).await {
+        }
+        let items = std::iter::once(order)
+            .chain(others)
+            .map(|u| TransactWriteItem::builder().update(u).build())
+            .collect();
+        // The order comes first: its lost condition is the port's `Conflict`; a lost
+        // condition on the counters or the allowance (they hold less than the order took)
+        // is a backend fault, and nothing is written.
+        match self.transact(items, t.order_id).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
                 Err(StoreError::Conflict)
@@ -379,24 +478,187 @@ impl DynamoStore {
         Ok(Placed::Replayed(order))
     }
 
-    fn stock_update(&self, t: &Transition) -> Result<Option<Update>, StoreError> {
-        let (expr, _) = match t.stock {
-            StockEffect::None => return Ok(None),
-            StockEffect::Release => (
-                "SET stockCount = stockCount + :q, lockedCount = lockedCount - :q",
-                (),
-            ),
-            StockEffect::Sell => ("SET lockedCount = lockedCount - :q", ()),
+    /// The stock effect of `t` on each line's inventory item.
+    fn stock_updates(&self, t: &Transition) -> Result<Vec<Update>, StoreError> {
+        let expr = match t.stock {
+            StockEffect::None => return Ok(Vec::new()),
+            StockEffect::Release => {
+                "SET stockCount = stockCount + :q, lockedCount = lockedCount - :q"
+            }
+            StockEffect::Sell => "SET lockedCount = lockedCount - :q",
         };
-        Update::builder()
-            .table_name(&self.names.inventory_table)
-            .key("productId", s(t.product_id.as_str()))
-            .update_expression(expr)
-            .condition_expression("lockedCount >= :q")
-            .expression_attribute_values(":q", n(t.quantity.get()))
-            .build()
-            .map(Some)
-            .map_err(backend)
+        t.lines
+            .iter()
+            .map(|line| {
+                Update::builder()
+                    .table_name(&self.names.inventory_table)
+                    .key("productId", s(line.product_id.as_str()))
+                    .update_expression(expr)
+                    .condition_expression("lockedCount >= :q")
+                    .expression_attribute_values(":q", n(line.quantity.get()))
+                    .build()
+                    .map_err(backend)
+            })
+            .collect()
+    }
+
+    /// When `t` gives the order's limited units back, the update of the customer's
+    /// allowance taking them off; it must hold them all (else the transition is refused
+    /// rather than hand out allowance nobody took).
+    fn allowance_return(&self, t: &Transition) -> Result<Option<Update>, StoreError> {
+        if !t.returns_allowance() {
+            return Ok(None);
+        }
+        let mut u = AllowanceUpdate::default();
+        for line in t.lines.limited() {
+            u.take(&line.product_id, line.quantity.get());
+        }
+        u.build(self, &t.user_id)
+    }
+
+    /// The products of `o`'s lines and the customer's allowance for them, each read
+    /// consistently, all at once (one round trip). Separate `GetItem`s rather than one
+    /// `BatchGetItem`: the functions' policies allow those, and the cost is the same.
+    async fn read_cart(&self, o: &Order) -> Result<CartRead, StoreError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for line in o.lines.iter() {
+            let get = self
+                .client
+                .get_item()
+                .table_name(&self.names.inventory_table)
+                .key("productId", s(line.product_id.as_str()))
+                .consistent_read(true);
+            reads.spawn(async move { (false, get.send().await.map_err(crate::sdk)) });
+        }
+        // Only this cart's products: the item holds every product the customer ever had
+        // limited units of. Read even if no product turns out to be limited, so that the
+        // whole check costs one round trip.
+        let mut get = self
+            .client
+            .get_item()
+            .table_name(&self.names.orders_table)
+            .key("orderId", s(allowance_key(&o.user_id)))
+            .consistent_read(true);
+        let mut projection = Vec::with_capacity(o.lines.len());
+        for (i, line) in o.lines.iter().enumerate() {
+            get = get.expression_attribute_names(
+                format!("#a{i}"),
+                allowance_attribute(&line.product_id),
+            );
+            projection.push(format!("#a{i}"));
+        }
+        let get = get.projection_expression(projection.join(", "));
+        reads.spawn(async move { (true, get.send().await.map_err(crate::sdk)) });
+
+        let mut read = CartRead::default();
+        while let Some(done) = reads.join_next().await {
+            let (allowance, out) = done.map_err(backend)?;
+            let Some(item) = out?.item else { continue };
+            if !allowance {
+                let p = from_item::<ProductItem>(item)?.into_product()?;
+                read.products.insert(p.product_id.clone(), p);
+                continue;
+            }
+            for line in o.lines.iter() {
+                if let Some(v) = item.get(&allowance_attribute(&line.product_id)) {
+                    let units = v
+                        .as_n()
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| corrupt("allowance"))?;
+                    read.held.insert(line.product_id.clone(), units);
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// The transaction placing `o`, its lines as `check_cart` passed them on `read`: the
+    /// order, its idempotency key, each line's inventory item, and the customer's allowance
+    /// when a line is limited. At most 1 + 1 + 50 + 1 = 53 items, within DynamoDB's 100.
+    fn place_items(
+        &self,
+        new: &NewOrder,
+        o: &Order,
+        read: &CartRead,
+        seq: u64,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let item = OrderItem::from_order(o, seq);
+        let item = if self.notify.is_some() {
+            item.with_pending_notification()
+        } else {
+            item
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.names.orders_table)
+                        .set_item(Some(to_item(&item)?))
+                        .condition_expression("attribute_not_exists(orderId)")
+                        .build()
+                        .map_err(backend)?,
+                )
+                .build(),
+        ];
+        if let Some(idem) = &new.idempotency {
+            let item = IdempotencyItem {
+                key: idem.key.as_str().to_owned(),
+                fingerprint: idem.fingerprint.clone(),
+                order_id: o.id.to_string(),
+                ttl: o.created_at.as_millis() / 1000 + IDEMPOTENCY_TTL_SECS,
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .table_name(&self.names.idempotency_table)
+                            .set_item(Some(to_item(&item)?))
+                            .condition_expression("attribute_not_exists(#k)")
+                            .expression_attribute_names("#k", "key")
+                            .build()
+                            .map_err(backend)?,
+                    )
+                    .build(),
+            );
+        }
+        let mut allowance = AllowanceUpdate::default();
+        for line in o.lines.iter() {
+            let q = line.quantity.get();
+            let limit = read
+                .products
+                .get(&line.product_id)
+                .and_then(|p| p.max_per_user);
+            let lock = Update::builder()
+                .table_name(&self.names.inventory_table)
+                .key("productId", s(line.product_id.as_str()))
+                .update_expression(
+                    "SET stockCount = stockCount - :q, lockedCount = lockedCount + :q",
+                )
+                .expression_attribute_values(":q", n(q));
+            // The limit must still be the one checked: a change in between (set, changed,
+            // removed) cancels the transaction, and placing checks again.
+            let lock = match limit {
+                Some(m) => lock
+                    .condition_expression("stockCount >= :q AND maxPerUser = :m")
+                    .expression_attribute_values(":m", n(m.get())),
+                None => lock
+                    .condition_expression("stockCount >= :q AND attribute_not_exists(maxPerUser)"),
+            };
+            items.push(
+                TransactWriteItem::builder()
+                    .update(lock.build().map_err(backend)?)
+                    .build(),
+            );
+            if line.limited {
+                let max = limit.ok_or_else(|| backend("a limited line without a limit"))?;
+                allowance.add(&line.product_id, q, max);
+            }
+        }
+        if let Some(u) = allowance.build(self, &o.user_id)? {
+            items.push(TransactWriteItem::builder().update(u).build());
+        }
+        Ok(items)
     }
 
     fn order_update(&self, t: &Transition) -> Result<Update, StoreError> {
@@ -580,32 +842,53 @@ enum TxFailure {
 /// (`TransactionConflict`): that is contention, not a lost condition, so it is retried.
 const CONFLICT_ATTEMPTS: u32 = 6;
 
+/// Transactions placing one order: the first, and retries after a lost condition on the
+/// counters or the allowance that checking again does not explain, or after a conflict with
+/// another transaction. Past them placing is `Unavailable` (503): the products are too
+/// contended now, and the client may try again.
+const PLACE_ATTEMPTS: u32 = 8;
+
+/// A short pause before trying again after a transaction conflict: at least half of 5 ms
+/// doubled each attempt (up to 160 ms), plus a jitter from the order id's random bits
+/// (UUIDv7: the low 62 bits) mixed with the attempt, so that transactions that collided do
+/// not meet again in step. No random number generator is needed.
+fn backoff(id: OrderId, attempt: u32) -> Duration {
+    let ceiling = 5_000u64 << attempt.min(5);
+    let mut x = (id.as_uuid().as_u128() as u64)
+        ^ u64::from(attempt + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    // splitmix64's finaliser.
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    Duration::from_micros(ceiling / 2 + x % (ceiling / 2 + 1))
+}
+
 impl DynamoStore {
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+    async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error().and_then(cancellation_codes) {
+                Some(codes) => Err(TxFailure::Cancelled(codes)),
+                None => Err(TxFailure::Failed(crate::sdk(e))),
+            },
+        }
+    }
+
+    /// `items` in one transaction, tried again while another transaction is in the way;
+    /// `id` (the order it is for) seeds the jitter.
+    async fn transact(&self, items: Vec<TransactWriteItem>, id: OrderId) -> Result<(), TxFailure> {
         for attempt in 0..CONFLICT_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let service = match result {
-                Ok(_) => return Ok(()),
-                Err(e) => e.into_service_error(),
-            };
-            match cancellation_codes(&service) {
-                Some(codes)
-                    if codes
-                        .iter()
-                        .any(|c| c.as_deref() == Some("TransactionConflict"))
-                        && !codes
-                            .iter()
-                            .any(|c| c.as_deref() == Some("ConditionalCheckFailed")) =>
-                {
-                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt)).await;
+            match self.transact_once(items.clone()).await {
+                Err(TxFailure::Cancelled(codes)) if contended(&codes) => {
+                    tokio::time::sleep(backoff(id, attempt)).await;
                 }
-                Some(codes) => return Err(TxFailure::Cancelled(codes)),
-                None => return Err(TxFailure::Failed(crate::service(service))),
+                other => return other,
             }
         }
         // Contention, not a lost condition: the client may try again shortly.
@@ -613,6 +896,13 @@ impl DynamoStore {
             std::io::Error::other("transaction kept conflicting"),
         )))
     }
+}
+
+/// Whether a transaction was cancelled only because another one was in its way: no
+/// condition was lost, so the same transaction may pass later.
+fn contended(codes: &[Option<String>]) -> bool {
+    let has = |code: &str| codes.iter().any(|c| c.as_deref() == Some(code));
+    has("TransactionConflict") && !has("ConditionalCheckFailed")
 }
 
 fn cancellation_codes(e: &TransactWriteItemsError) -> Option<Vec<Option<String>>> {
@@ -633,95 +923,79 @@ fn condition_failed(code: Option<&Option<String>>) -> bool {
 
 #[async_trait]
 impl OrderStore for DynamoStore {
+    /// Read the lines' products and the customer's allowance, decide with `check_cart` (a
+    /// refusal costs no write), then write everything in one transaction whose conditions
+    /// hold exactly when what was decided still holds: each line's stock suffices and its
+    /// product's limit is the one read, and the customer has room under each limit. A lost
+    /// condition there means something changed in between: read and decide again, which
+    /// names the products of a refusal, or try again if the cart now passes.
     async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError> {
         let o = &new.order;
-        if let Some(idem) = &new.idempotency
-            && let Some(seen) = self.read_idempotency(idem.key.as_str()).await?
-        {
-            return self.replay(seen, &idem.fingerprint).await;
-        }
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let q = o.quantity.get();
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(&self.names.inventory_table)
-                        .key("productId", s(o.product_id.as_str()))
-                        .update_expression(
-                            "SET stockCount = stockCount - :q, lockedCount = lockedCount + :q",
-                        )
-                        .condition_expression("attribute_exists(productId) AND stockCount >= :q")
-                        .expression_attribute_values(":q", n(q))
-                        .build()
-                        .map_err(backend)?,
-                )
-                .build(),
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.names.orders_table)
-                        .set_item(Some(to_item(&{
-                            let item = OrderItem::from_order(o, seq);
-                            if self.notify.is_some() {
-                                item.with_pending_notification()
-                            } else {
-                                item
-                            }
-                        })?))
-                        .condition_expression("attribute_not_exists(orderId)")
-                        .build()
-                        .map_err(backend)?,
-                )
-                .build(),
-        ];
-        if let Some(idem) = &new.idempotency {
-            let item = IdempotencyItem {
-                key: idem.key.as_str().to_owned(),
-                fingerprint: idem.fingerprint.clone(),
-                order_id: o.id.to_string(),
-                ttl: o.created_at.as_millis() / 1000 + IDEMPOTENCY_TTL_SECS,
-            };
-            items.push(
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(&self.names.idempotency_table)
-                            .set_item(Some(to_item(&item)?))
-                            .condition_expression("attribute_not_exists(#k)")
-                            .expression_attribute_names("#k", "key")
-                            .build()
-                            .map_err(backend)?,
-                    )
-                    .build(),
-            );
-        }
-        let codes = match self.transact(items).await {
-            Ok(()) => {
-                self.announce(o.id).await;
-                return Ok(Placed::Created(o.clone()));
+        // The counters and the allowance follow the order and its key in the transaction.
+        let counters_from = 1 + usize::from(new.idempotency.is_some());
+        let mut attempts = 0;
+        loop {
+            // Again on each retry: a concurrent request with the same key may have won.
+            if let Some(idem) = &new.idempotency
+                && let Some(seen) = self.read_idempotency(idem.key.as_str()).await?
+            {
+                return self.replay(seen, &idem.fingerprint).await;
             }
-            Err(TxFailure::Failed(e)) => return Err(e),
-            Err(TxFailure::Cancelled(codes)) => codes,
-        };
-        // The key was taken by a concurrent request: that one's order is the answer (even
-        // if the stock ran out meanwhile).
-        if let Some(idem) = &new.idempotency
-            && condition_failed(codes.get(2))
-        {
-            let seen = self
-                .read_idempotency(idem.key.as_str())
-                .await?
-                .ok_or_else(|| backend("idempotency key vanished"))?;
-            return self.replay(seen, &idem.fingerprint).await;
+            let read = self.read_cart(o).await?;
+            let lines = check_cart(
+                &o.lines,
+                |p| {
+                    read.products.get(p).map(|p| Available {
+                        stock_count: p.stock_count,
+                        max_per_user: p.max_per_user,
+                    })
+                },
+                |p| read.held.get(p).copied().unwrap_or(0),
+            )
+            .map_err(StoreError::Refused)?;
+            if attempts == PLACE_ATTEMPTS {
+                return Err(StoreError::unavailable(std::io::Error::other(format!(
+                    "placing order {}: its products or the customer's allowance kept changing \
+                     or conflicting over {PLACE_ATTEMPTS} transactions",
+                    o.id
+                ))));
+            }
+            attempts += 1;
+            let placed = Order { lines, ..o.clone() };
+            let items = self.place_items(&new, &placed, &read, seq)?;
+            let codes = match self.transact_once(items).await {
+                Ok(()) => {
+                    self.announce(o.id).await;
+                    return Ok(Placed::Created(placed));
+                }
+                Err(TxFailure::Failed(e)) => return Err(e),
+                Err(TxFailure::Cancelled(codes)) => codes,
+            };
+            // The key was taken by a concurrent request: that one's order is the answer (even
+            // if the stock ran out meanwhile).
+            if let Some(idem) = &new.idempotency
+                && condition_failed(codes.get(1))
+            {
+                let seen = self
+                    .read_idempotency(idem.key.as_str())
+                    .await?
+                    .ok_or_else(|| backend("idempotency key vanished"))?;
+                return self.replay(seen, &idem.fingerprint).await;
+            }
+            if codes
+                .iter()
+                .skip(counters_from)
+                .any(|c| condition_failed(Some(c)))
+            {
+                continue;
+            }
+            if contended(&codes) {
+                tokio::time::sleep(backoff(o.id, attempts - 1)).await;
+                continue;
+            }
+            return Err(crate::cancelled("place order", &codes));
         }
-        if condition_failed(codes.first()) {
-            return Err(match self.get_product(&o.product_id).await? {
-                Some(_) => StoreError::OutOfStock,
-                None => StoreError::ProductNotFound,
-            });
-        }
-        Err(crate::cancelled("place order", &codes))
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
@@ -831,21 +1105,35 @@ impl OrderStore for DynamoStore {
         Ok(found)
     }
 
-    async fn put_product(&self, id: &ProductId, stock: StockCount) -> Result<Product, StoreError> {
-        let out = self
+    async fn put_product(
+        &self,
+        id: &ProductId,
+        stock: StockCount,
+        limit: LimitChange,
+    ) -> Result<Product, StoreError> {
+        // CATALOG is one of DynamoDB's reserved words.
+        let mut expr = "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero), \
+                        #cat = :c"
+            .to_owned();
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.names.inventory_table)
             .key("productId", s(id.as_str()))
-            .update_expression(
-                "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero), \
-                 #cat = :c",
-            )
-            // CATALOG is one of DynamoDB's reserved words.
             .expression_attribute_names("#cat", "catalog")
             .expression_attribute_values(":s", n(stock.get()))
             .expression_attribute_values(":c", s("p"))
-            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":zero", n(0));
+        match limit {
+            LimitChange::Keep => {}
+            LimitChange::Set(m) => {
+                expr.push_str(", maxPerUser = :m");
+                update = update.expression_attribute_values(":m", n(m.get()));
+            }
+            LimitChange::Remove => expr.push_str(" REMOVE maxPerUser"),
+        }
+        let out = update
+            .update_expression(expr)
             .return_values(ReturnValue::AllNew)
             .send()
             .await
@@ -899,5 +1187,209 @@ impl OrderStore for DynamoStore {
         self.get_product(&ProductId::parse("healthz").map_err(backend)?)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use orderflow_core::domain::{RefusalKind, UserId};
+    use orderflow_core::testing::placed_cart;
+
+    use super::*;
+    use crate::setup::{QueueSpec, init};
+
+    #[test]
+    fn backoff_is_short_grows_and_differs_between_orders() {
+        let (a, b) = (OrderId::new_random(), OrderId::new_random());
+        for _ in 0..1000 {
+            let id = OrderId::new_random();
+            for attempt in 0..PLACE_ATTEMPTS {
+                let ceiling = Duration::from_millis(5 << attempt.min(5));
+                let d = backoff(id, attempt);
+                assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
+            }
+        }
+        let spread: Vec<_> = (0..PLACE_ATTEMPTS).map(|i| backoff(a, i)).collect();
+        let other: Vec<_> = (0..PLACE_ATTEMPTS).map(|i| backoff(b, i)).collect();
+        assert_ne!(spread, other, "two orders do not wait in step");
+    }
+
+    // The cases below run on the emulator, as tests/contract.rs does (`scripts/test`
+    // starts it); without `AWS_ENDPOINT_URL` they fail, never skip.
+
+    async fn fresh_store() -> DynamoStore {
+        assert!(
+            std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+            "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
+        );
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let dynamo = Client::new(&config);
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let prefix = format!("u{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let names = AwsNames::prefixed(&prefix);
+        init(&dynamo, &sqs, &names, QueueSpec::default())
+            .await
+            .expect("aws init");
+        DynamoStore::new(dynamo, names)
+    }
+
+    fn pid(p: &str) -> ProductId {
+        ProductId::parse(p).unwrap()
+    }
+
+    async fn stock(store: &DynamoStore, p: &str, n: i64, limit: LimitChange) {
+        store
+            .put_product(&pid(p), StockCount::new(n).unwrap(), limit)
+            .await
+            .unwrap();
+    }
+
+    fn limit(n: i64) -> LimitChange {
+        LimitChange::Set(MaxPerUser::new(n).unwrap())
+    }
+
+    /// What placing would decide for `cart` now: the order with its lines checked, and
+    /// what it read.
+    async fn decide(store: &DynamoStore, user: &str, cart: &[(&str, i64)]) -> (NewOrder, CartRead) {
+        let o = placed_cart(user, cart, Timestamp::from_millis(1_790_000_000_000));
+        let read = store.read_cart(&o).await.unwrap();
+        let lines = check_cart(
+            &o.lines,
+            |p| {
+                read.products.get(p).map(|p| Available {
+                    stock_count: p.stock_count,
+                    max_per_user: p.max_per_user,
+                })
+            },
+            |p| read.held.get(p).copied().unwrap_or(0),
+        )
+        .unwrap();
+        let new = NewOrder {
+            order: Order { lines, ..o },
+            idempotency: None,
+        };
+        (new, read)
+    }
+
+    /// The transaction placing `new` on `read`, sent now: the cancellation reasons, if any.
+    async fn write(store: &DynamoStore, new: &NewOrder, read: &CartRead) -> Option<Vec<String>> {
+        let items = store.place_items(new, &new.order, read, 0).unwrap();
+        match store.transact_once(items).await {
+            Ok(()) => None,
+            Err(TxFailure::Cancelled(codes)) => {
+                Some(codes.into_iter().map(Option::unwrap_or_default).collect())
+            }
+            Err(TxFailure::Failed(e)) => panic!("{e:?}"),
+        }
+    }
+
+    const LOST: &str = "ConditionalCheckFailed";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_limit_changed_after_the_check_cancels_the_placement() {
+        let store = fresh_store().await;
+        stock(&store, "drop", 10, limit(3)).await;
+        stock(&store, "free", 10, LimitChange::Keep).await;
+        // Items: the order, then each line, then the allowance.
+        for change in [limit(1), LimitChange::Remove] {
+            let (new, read) = decide(&store, "u1", &[("free", 1), ("drop", 1)]).await;
+            stock(&store, "drop", 10, change).await;
+            let codes = write(&store, &new, &read).await.expect("cancelled");
+            assert_eq!(codes[2], LOST, "{change:?}: {codes:?}");
+            stock(&store, "drop", 10, limit(3)).await;
+        }
+        // A limit set on a product that had none.
+        let (new, read) = decide(&store, "u1", &[("free", 1), ("drop", 1)]).await;
+        stock(&store, "free", 10, limit(5)).await;
+        let codes = write(&store, &new, &read).await.expect("cancelled");
+        assert_eq!(codes[1], LOST, "{codes:?}");
+        // The same limit again is the one checked: the placement stands.
+        stock(&store, "free", 10, LimitChange::Remove).await;
+        assert_eq!(write(&store, &new, &read).await, None);
+        let drop = store.get_product(&pid("drop")).await.unwrap().unwrap();
+        assert_eq!((drop.stock_count, drop.locked_count), (9, 1));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_allowance_item_holds_each_limited_product_and_is_checked_at_write() {
+        let store = fresh_store().await;
+        stock(&store, "drop", 10, limit(3)).await;
+        stock(&store, "free", 10, LimitChange::Keep).await;
+        let (stale, read) = decide(&store, "u1", &[("drop", 2)]).await;
+        // Another order of the same customer takes 2 between the check and the write.
+        let (new, now) = decide(&store, "u1", &[("free", 4), ("drop", 2)]).await;
+        assert_eq!(write(&store, &new, &now).await, None);
+        let codes = write(&store, &stale, &read).await.expect("cancelled");
+        assert_eq!(codes.last().map(String::as_str), Some(LOST), "{codes:?}");
+        // Placing again reads the allowance and names the product.
+        let err = store.place_order(stale).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Refused(r) if r.kind == RefusalKind::LimitExceeded),
+            "{err:?}"
+        );
+
+        // The layout: one attribute per limited product, on a key no order has, seen by
+        // no listing.
+        let user = UserId::parse("u1").unwrap();
+        let item = store
+            .read_item(
+                &store.names.orders_table,
+                ("orderId", &allowance_key(&user)),
+                None,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(item.get("p:drop"), Some(&n(2)));
+        assert!(!item.contains_key("p:free"), "{item:?}");
+        let listed = store
+            .list_orders(&OrderQuery {
+                limit: 10,
+                ..OrderQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.orders.len(), 1);
+        let mine = store
+            .list_orders(&OrderQuery {
+                user_id: Some(user),
+                limit: 10,
+                ..OrderQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(mine.orders.len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_order_stored_before_carts_reads_as_one_line_and_releases_its_stock() {
+        use orderflow_core::domain::lifecycle;
+        let store = fresh_store().await;
+        stock(&store, "p", 10, LimitChange::Keep).await;
+        let (new, _) = decide(&store, "u1", &[("p", 2)]).await;
+        let o = match store.place_order(new).await.unwrap() {
+            Placed::Created(o) => o,
+            other => panic!("{other:?}"),
+        };
+        // The item as it was written before carts: productId and quantity, no lines.
+        let mut item = store.read_order_item(o.id, None).await.unwrap().unwrap();
+        item.remove("lines");
+        item.insert("productId".into(), s("p"));
+        item.insert("quantity".into(), n(2));
+        store
+            .client
+            .put_item()
+            .table_name(&store.names.orders_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+        let legacy = store.get_order(o.id).await.unwrap().unwrap();
+        assert_eq!(legacy, o);
+        let expiry =
+            lifecycle::on_expiry(&legacy, legacy.expires_at.plus(Duration::from_secs(1))).unwrap();
+        store.apply(&expiry).await.unwrap();
+        let p = store.get_product(&pid("p")).await.unwrap().unwrap();
+        assert_eq!((p.stock_count, p.locked_count), (10, 0));
     }
 }

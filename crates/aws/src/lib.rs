@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //!
-//! - [`dynamo`]: [`DynamoStore`]. Placing an order is one `TransactWriteItems`; every
-//!   transition is a conditional write on the order's state. Unpaid pending orders sit in a
+//! - [`dynamo`]: [`DynamoStore`]. Placing an order checks the cart on what it reads, then
+//!   is one `TransactWriteItems` over its lines' stock, the customer's allowance, the order
+//!   and its key; every transition is a conditional write on the order's state (with every
+//!   line's stock and the allowance when it moves them). Unpaid pending orders sit in a
 //!   sparse, sharded index by `expiresAt` that the sweeper queries.
 //! - [`outbox`]: the notification outbox on the order items, with a sparse, sharded index
 //!   of orders whose events are not all delivered.
