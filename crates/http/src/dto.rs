@@ -303,8 +303,9 @@ pub struct SingleOrderBody {
 pub struct CartOrderBody {
     #[schema(value_type = IdSchema)]
     pub user_id: String,
-    /// Each product at most once.
-    #[schema(min_items = 1, max_items = 50)]
+    /// Each product at most once (the document can say that no two lines are equal; that
+    /// no two name the same product, JSON Schema cannot).
+    #[schema(value_type = std::collections::BTreeSet<LineBody>, min_items = 1, max_items = 50)]
     pub items: Vec<LineBody>,
 }
 
@@ -367,10 +368,10 @@ pub struct OrderDto {
     #[schema(min_items = 1, max_items = 50)]
     pub items: Vec<LineDto>,
     /// The line's product when the order has exactly one line; null otherwise.
-    #[schema(value_type = Option<IdSchema>)]
+    #[schema(value_type = Option<IdSchema>, required = true)]
     pub product_id: Option<String>,
     /// The line's quantity when the order has exactly one line; null otherwise.
-    #[schema(minimum = 1, maximum = 1000)]
+    #[schema(minimum = 1, maximum = 1000, required = true)]
     pub quantity: Option<i64>,
     /// 1 pending, 2 processing, 3 completed, 4 timeout, 5 failed.
     #[schema(minimum = 1, maximum = 5)]
@@ -533,7 +534,7 @@ pub struct ProductDto {
     #[schema(minimum = 0)]
     pub locked_count: i64,
     /// The per-customer limit; null when unlimited.
-    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[schema(minimum = 1, maximum = 1_000_000, required = true)]
     pub max_per_user: Option<i64>,
 }
 
