@@ -305,7 +305,9 @@ pub async fn cart(c: &Common, place_rate: f64) -> anyhow::Result<()> {
 /// `limit`: a flash sale with `maxPerUser` 1 where every customer tries to buy twice, at
 /// once: exactly the stock is sold, nobody gets two. Orders/s beside `flash`.
 pub async fn limit(c: &Common, flash_rate: f64) -> anyhow::Result<()> {
-    let (units, buyers) = if c.smoke { (50, 250) } else { (1_000, 5_000) };
+    // More buyers than units, but enough units that most buyers get one: the limit refuses
+    // second orders all through the sale, not only the stock at its end.
+    let (units, buyers) = if c.smoke { (150, 250) } else { (3_000, 5_000) };
     let orders = 2 * buyers;
     println!(
         "\n== limit: {buyers} customers each ordering twice (maxPerUser 1) for {units} units, concurrency {}",
