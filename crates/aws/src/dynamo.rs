@@ -42,8 +42,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Available, LimitChange, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, StockCount,
-    Timestamp, UserId, check_cart,
+    Available, LimitChange, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId,
+    Refusal, StockCount, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -258,6 +258,22 @@ struct CartRead {
     products: HashMap<ProductId, Product>,
     /// The units the customer holds of the cart's products (absent: none).
     held: HashMap<ProductId, i64>,
+}
+
+impl CartRead {
+    /// What placing `lines` decides on what was read.
+    fn check(&self, lines: &Lines) -> Result<Lines, Refusal> {
+        check_cart(
+            lines,
+            |p| {
+                self.products.get(p).map(|p| Available {
+                    stock_count: p.stock_count,
+                    max_per_user: p.max_per_user,
+                })
+            },
+            |p| self.held.get(p).copied().unwrap_or(0),
+        )
+    }
 }
 
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
@@ -943,17 +959,7 @@ impl OrderStore for DynamoStore {
                 return self.replay(seen, &idem.fingerprint).await;
             }
             let read = self.read_cart(o).await?;
-            let lines = check_cart(
-                &o.lines,
-                |p| {
-                    read.products.get(p).map(|p| Available {
-                        stock_count: p.stock_count,
-                        max_per_user: p.max_per_user,
-                    })
-                },
-                |p| read.held.get(p).copied().unwrap_or(0),
-            )
-            .map_err(StoreError::Refused)?;
+            let lines = read.check(&o.lines).map_err(StoreError::Refused)?;
             if attempts == PLACE_ATTEMPTS {
                 return Err(StoreError::unavailable(std::io::Error::other(format!(
                     "placing order {}: its products or the customer's allowance kept changing \
@@ -1253,17 +1259,7 @@ mod tests {
     async fn decide(store: &DynamoStore, user: &str, cart: &[(&str, i64)]) -> (NewOrder, CartRead) {
         let o = placed_cart(user, cart, Timestamp::from_millis(1_790_000_000_000));
         let read = store.read_cart(&o).await.unwrap();
-        let lines = check_cart(
-            &o.lines,
-            |p| {
-                read.products.get(p).map(|p| Available {
-                    stock_count: p.stock_count,
-                    max_per_user: p.max_per_user,
-                })
-            },
-            |p| read.held.get(p).copied().unwrap_or(0),
-        )
-        .unwrap();
+        let lines = read.check(&o.lines).unwrap();
         let new = NewOrder {
             order: Order { lines, ..o },
             idempotency: None,
