@@ -43,7 +43,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
     Available, LimitChange, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId,
-    Refusal, StockCount, Timestamp, UserId, check_cart,
+    Refusal, Resend, StockCount, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -63,7 +63,9 @@ pub const BY_USER: &str = "byUser";
 pub const BY_STATUS: &str = "byStatus";
 pub const ALL: &str = "all";
 pub const UNPAID_BY_EXPIRY: &str = "unpaidByExpiry";
-pub const PAID_WAITING: &str = "paidWaiting";
+/// Orders waiting for a message (paid, processing, refund initiated) by `resendAt`, sharded
+/// by `waitShard` as the sweeper's index is; sparse: only such orders carry `waitShard`.
+pub const AWAITING_MESSAGE: &str = "awaitingMessage";
 /// The inventory's index of every product by id (one partition: the catalogue is small).
 pub const CATALOGUE: &str = "catalogue";
 
@@ -81,9 +83,9 @@ pub(crate) struct OrderItem {
     /// Present only while the order is pending and unpaid (the sweeper's sparse index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unpaid_shard: Option<String>,
-    /// Present only while the order is paid and waiting for the consumer.
+    /// Present only while the order waits for a message (with `sentAt` and `resendAt`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    paid_shard: Option<String>,
+    wait_shard: Option<String>,
     /// The order's history, oldest first.
     #[serde(default)]
     pub(crate) history: Vec<StoredEvent>,
@@ -139,7 +141,7 @@ impl OrderItem {
             sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
             all: "o".into(),
             unpaid_shard: o.state.awaits_payment().then(|| shard_of(o.id)),
-            paid_shard: o.state.awaits_processing().then(|| shard_of(o.id)),
+            wait_shard: o.resend.map(|_| shard_of(o.id)),
             history: vec![StoredEvent::from_event(&o.placed_event())],
             notified: None,
             notify_shard: None,
@@ -724,14 +726,20 @@ impl DynamoStore {
                 s(crate::outbox::shard_of(&t.order_id.to_string())),
             );
         }
-        // Entering "paid, waiting for the consumer" enters the re-send index.
-        if t.to.awaits_processing() && !t.from.awaits_processing() {
-            set.push("paidShard = :shard");
-            values.insert(":shard".into(), s(shard_of(t.order_id)));
+        // Waiting for a message: on the re-send index until it is due; else off it.
+        let mut remove = Vec::new();
+        match t.resend {
+            Some(r) => {
+                set.push("sentAt = :sent, resendAt = :due, waitShard = :wshard");
+                values.insert(":sent".into(), n(r.sent_at.as_millis()));
+                values.insert(":due".into(), n(r.due_at.as_millis()));
+                values.insert(":wshard".into(), s(shard_of(t.order_id)));
+            }
+            None => remove.extend(["sentAt", "resendAt", "waitShard"]),
         }
         let mut expr = format!("SET {}", set.join(", "));
-        // Leaving a state leaves its sparse index.
-        let mut remove = Vec::new();
+        // Leaving a state leaves its sparse index. (`paidShard` is the paid-orders index of
+        // versions before `awaitingMessage`, cleared from the orders that still carry it.)
         if t.from.awaits_payment() && !t.to.awaits_payment() {
             remove.push("unpaidShard");
         }
@@ -1098,17 +1106,45 @@ impl OrderStore for DynamoStore {
         Ok(found)
     }
 
-    async fn paid_waiting(
+    async fn awaiting_message(
         &self,
-        before: Timestamp,
+        now: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
         let mut found = self
-            .query_shards(PAID_WAITING, ("paidShard", "paymentTime"), before, limit)
+            .query_shards(AWAITING_MESSAGE, ("waitShard", "resendAt"), now, limit)
             .await?;
-        found.sort_by_key(|o| o.payment_time);
+        found.sort_by_key(|o| o.resend.map(|r| r.due_at));
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn rescheduled(&self, order: &Order, resend: Resend) -> Result<(), StoreError> {
+        let events_condition = if order.events == 0 {
+            "attribute_not_exists(events)".to_owned()
+        } else {
+            "events = :e".to_owned()
+        };
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.names.orders_table)
+            .key("orderId", s(order.id.to_string()))
+            .update_expression("SET sentAt = :sent, resendAt = :due, waitShard = :wshard")
+            .condition_expression(format!("attribute_exists(orderId) AND {events_condition}"))
+            .expression_attribute_values(":sent", n(resend.sent_at.as_millis()))
+            .expression_attribute_values(":due", n(resend.due_at.as_millis()))
+            .expression_attribute_values(":wshard", s(shard_of(order.id)));
+        if order.events > 0 {
+            update = update.expression_attribute_values(":e", n(i64::from(order.events)));
+        }
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match e.into_service_error() {
+                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict),
+                other => Err(crate::service(other)),
+            },
+        }
     }
 
     async fn put_product(

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
-use crate::dynamo::{ALL, BY_STATUS, BY_USER, CATALOGUE, PAID_WAITING, UNPAID_BY_EXPIRY};
+use crate::dynamo::{ALL, AWAITING_MESSAGE, BY_STATUS, BY_USER, CATALOGUE, UNPAID_BY_EXPIRY};
 use crate::outbox::NOTIFY_PENDING;
 
 /// Receives before a message goes to its dead-letter queue.
@@ -106,8 +106,15 @@ async fn create_table(
 
 /// Add [`NOTIFY_PENDING`] to an orders table made before it existed, and wait until it
 /// is active (DynamoDB fills it from the table first).
-async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), String> {
+async fn add_index(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    wanted: GlobalSecondaryIndex,
+    attributes: [(&str, ScalarAttributeType); 2],
+) -> Result<(), String> {
     use aws_sdk_dynamodb::types::{CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate};
+    let index = wanted.index_name().to_owned();
+    let index = index.as_str();
     let describe = || async {
         client
             .describe_table()
@@ -120,23 +127,23 @@ async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
                     .and_then(|t| t.global_secondary_indexes)
                     .unwrap_or_default()
                     .into_iter()
-                    .find(|i| i.index_name() == Some(NOTIFY_PENDING))
+                    .find(|i| i.index_name() == Some(index))
                     .map(|i| i.index_status().map(|s| s.as_str().to_owned()))
             })
     };
     if describe().await?.is_none() {
-        let wanted = gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue");
         let create = CreateGlobalSecondaryIndexAction::builder()
-            .index_name(NOTIFY_PENDING)
+            .index_name(index)
             .set_key_schema(Some(wanted.key_schema().to_vec()))
             .set_projection(wanted.projection().cloned())
             .build()
             .map_err(|e| e.to_string())?;
+        let [(a, at), (b, bt)] = attributes;
         client
             .update_table()
             .table_name(table)
-            .attribute_definitions(attr("notifyShard", ScalarAttributeType::S))
-            .attribute_definitions(attr("notifyDue", ScalarAttributeType::N))
+            .attribute_definitions(attr(a, at))
+            .attribute_definitions(attr(b, bt))
             .global_secondary_index_updates(
                 GlobalSecondaryIndexUpdate::builder().create(create).build(),
             )
@@ -144,11 +151,11 @@ async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
             .await
             .map_err(|e| {
                 format!(
-                    "adding index {NOTIFY_PENDING} to {table}: {}",
+                    "adding index {index} to {table}: {}",
                     DisplayErrorContext(e)
                 )
             })?;
-        tracing::info!(table, index = NOTIFY_PENDING, "index added");
+        tracing::info!(table, index, "index added");
     }
     for _ in 0..600 {
         match describe().await? {
@@ -159,7 +166,7 @@ async fn add_notify_index(client: &aws_sdk_dynamodb::Client, table: &str) -> Res
         }
     }
     Err(format!(
-        "index {NOTIFY_PENDING} of {table} is not active after 10 minutes"
+        "index {index} of {table} is not active after 10 minutes"
     ))
 }
 
@@ -185,19 +192,37 @@ pub async fn init(
         .attribute_definitions(attr("sortKey", S))
         .attribute_definitions(attr("unpaidShard", S))
         .attribute_definitions(attr("expiresAt", N))
-        .attribute_definitions(attr("paidShard", S))
-        .attribute_definitions(attr("paymentTime", N))
+        .attribute_definitions(attr("waitShard", S))
+        .attribute_definitions(attr("resendAt", N))
         .attribute_definitions(attr("notifyShard", S))
         .attribute_definitions(attr("notifyDue", N))
         .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
         .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
         .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
         .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"))
-        .global_secondary_indexes(gsi(PAID_WAITING, "paidShard", "paymentTime"))
+        .global_secondary_indexes(gsi(AWAITING_MESSAGE, "waitShard", "resendAt"))
         .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
     create_table(dynamo, orders, &names.orders_table).await?;
-    // A table made before notifications lacks their index: add it.
-    add_notify_index(dynamo, &names.orders_table).await?;
+    // A table made by an older version lacks the newer indexes: add them, one at a time
+    // (DynamoDB creates one index per table update). Such a table also keeps its
+    // `paidWaiting` index, read until the orders it holds have moved on.
+    use ScalarAttributeType as T;
+    let notify = gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue");
+    add_index(
+        dynamo,
+        &names.orders_table,
+        notify,
+        [("notifyShard", T::S), ("notifyDue", T::N)],
+    )
+    .await?;
+    let awaiting = gsi(AWAITING_MESSAGE, "waitShard", "resendAt");
+    add_index(
+        dynamo,
+        &names.orders_table,
+        awaiting,
+        [("waitShard", T::S), ("resendAt", T::N)],
+    )
+    .await?;
     let inventory = dynamo
         .create_table()
         .table_name(&names.inventory_table)

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use crate::domain::OrderEvent;
 use crate::domain::lifecycle::Transition;
 use crate::domain::{
-    IdempotencyKey, LimitChange, Order, OrderId, OrderStatus, Product, ProductId, Refusal,
+    IdempotencyKey, LimitChange, Order, OrderId, OrderStatus, Product, ProductId, Refusal, Resend,
     StockCount,
 };
 use crate::domain::{Timestamp, UserId};
@@ -177,14 +177,27 @@ pub trait OrderStore: Send + Sync {
     /// `Backend` only.
     async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError>;
 
-    /// Up to `limit` paid orders still waiting for the consumer (status 1, payment
-    /// success) whose `paymentTime < before`, oldest payment first, found through an index.
-    /// The sweeper sends them to the queue again, in case their message was lost.
+    /// Up to `limit` orders that wait for a message ([`OrderState::awaits_message`]) and
+    /// whose [`Resend::due_at`] is before `now`, earliest first, found through an index.
+    /// The sweeper sends their messages again, in case they were lost.
+    ///
+    /// [`OrderState::awaits_message`]: crate::domain::OrderState::awaits_message
     ///
     /// # Errors
     /// `Backend` only.
-    async fn paid_waiting(&self, before: Timestamp, limit: usize)
-    -> Result<Vec<Order>, StoreError>;
+    async fn awaiting_message(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError>;
+
+    /// The order's messages were sent again: store `resend` as its next look, only if the
+    /// order is as read (its `events` unchanged). Writes no event: nothing about the order
+    /// changed.
+    ///
+    /// # Errors
+    /// `Conflict` if the order changed since it was read; `Backend`.
+    async fn rescheduled(&self, order: &Order, resend: Resend) -> Result<(), StoreError>;
 
     /// Set a product's available stock and change its limit, creating it with
     /// `lockedCount = 0` (and no limit unless set) if new; an existing product keeps its

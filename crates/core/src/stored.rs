@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     EventType, Line, Lines, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus,
-    ProductId, Quantity, RefundStatus, Timestamp, UserId,
+    ProductId, Quantity, RefundStatus, Resend, Timestamp, UserId,
 };
 use crate::ports::StoreError;
 
@@ -103,6 +103,11 @@ pub struct StoredOrder {
     /// Absent on orders stored before histories: 0.
     #[serde(default)]
     pub events: u32,
+    /// [`Resend`]: both present while the order waits for a message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resend_at: Option<i64>,
 }
 
 impl StoredOrder {
@@ -122,6 +127,8 @@ impl StoredOrder {
             updated_at: o.updated_at.as_millis(),
             expires_at: o.expires_at.as_millis(),
             events: o.events,
+            sent_at: o.resend.map(|r| r.sent_at.as_millis()),
+            resend_at: o.resend.map(|r| r.due_at.as_millis()),
         }
     }
 
@@ -149,6 +156,13 @@ impl StoredOrder {
             updated_at: Timestamp::from_millis(self.updated_at),
             expires_at: Timestamp::from_millis(self.expires_at),
             events: self.events,
+            resend: match (self.sent_at, self.resend_at) {
+                (Some(sent), Some(due)) => Some(Resend {
+                    sent_at: Timestamp::from_millis(sent),
+                    due_at: Timestamp::from_millis(due),
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -224,6 +238,7 @@ mod tests {
             updated_at: t,
             expires_at: t,
             events: 1,
+            resend: Some(Resend::first(t, std::time::Duration::from_secs(120))),
         };
         assert_eq!(StoredOrder::from_order(&o).into_order().unwrap(), o);
         let e = o.placed_event();

@@ -54,7 +54,7 @@ macro_rules! store_contract_suite {
             products_are_listed_by_id,
             a_missing_order_or_product_reads_as_none,
             expired_unpaid_orders_are_found_by_deadline,
-            paid_orders_waiting_for_the_consumer_are_found_by_payment_time,
+            orders_awaiting_a_message_are_found_when_due_and_rescheduled,
         );
         $crate::contract_tests!(cart_contract, $make;
             a_cart_locks_every_line_or_nothing,
@@ -109,6 +109,12 @@ macro_rules! lifecycle_contract_suite {
             a_sweep_works_through_more_orders_than_one_batch,
             messages_for_unknown_orders_are_skipped_and_foreign_ones_refused,
             a_paid_order_whose_message_was_lost_is_sent_again_by_the_sweeper,
+            re_sends_back_off_so_a_backlog_is_not_flooded,
+            a_refund_whose_message_was_lost_completes_after_the_next_sweep,
+            asking_again_for_an_initiated_refund_sends_its_message_again,
+            an_order_whose_consumer_vanished_is_resumed_after_its_lease,
+            a_failed_re_send_is_counted_and_tried_again_at_the_next_sweep,
+            a_sweep_stops_at_its_deadline_with_what_it_did_committed,
         );
     };
 }
@@ -165,6 +171,7 @@ pub fn placed_cart(user: &str, cart: &[(&str, i64)], at: Timestamp) -> Order {
         updated_at: at,
         expires_at: at.plus(Duration::from_secs(1800)),
         events: 1,
+        resend: None,
     }
 }
 

@@ -25,7 +25,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use orderflow_aws::{AwsNames, DynamoStore, Notifications, SqsQueue};
 use orderflow_core::clock::SystemClock;
@@ -364,23 +363,51 @@ async fn report_simulated_payment(service: &OrderService, body: &str) -> Result<
         .map_err(|e| e.to_string())
 }
 
-/// The scheduled sweep: time out what expired, re-send what waits too long.
+/// The scheduled sweep: time out what expired, re-send what waits too long. The two run
+/// each on its own (one failing does not hold the other back), and both stop at `stop_at`
+/// (the Lambda's deadline less a margin), with what they did committed.
 ///
 /// # Errors
-/// When the store or a queue fails; the next schedule tries again.
+/// When both halves could not even list their orders; the next schedule tries again.
 pub async fn handle_schedule(
     service: &OrderService,
     notify: Option<&NotifyDelivery>,
-    _event: EventBridgeEvent<Value>,
+    stop_at: Option<orderflow_core::domain::Timestamp>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let timed_out = service.sweep_once().await?;
-    let requeued = service.requeue_paid_waiting().await?;
+    let (swept, resent) =
+        tokio::join!(service.sweep_once(stop_at), service.resend_awaited(stop_at));
     let announced = match notify {
         Some(n) => n.announce_overdue().await?,
         None => 0,
     };
-    tracing::info!(timed_out, requeued, announced, "sweep");
-    Ok(json!({ "timedOut": timed_out, "requeued": requeued, "notificationsAnnounced": announced }))
+    let report = json!({
+        "timedOut": swept.as_ref().map(|s| s.timed_out).unwrap_or(0),
+        "sweepFailed": swept.as_ref().map(|s| s.failed).unwrap_or(0),
+        "stoppedEarly": swept.as_ref().is_ok_and(|s| s.stopped_early),
+        "resent": resent.as_ref().map(|r| r.orders).unwrap_or(0),
+        "resendFailed": resent.as_ref().map(|r| r.failed).unwrap_or(0),
+        "notificationsAnnounced": announced,
+    });
+    tracing::info!(%report, "sweep");
+    match (swept, resent) {
+        (Err(e), Err(_)) => Err(e.into()),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => {
+            tracing::error!(error = %e, "half of the sweep failed; the next schedule tries again");
+            Ok(report)
+        }
+        (Ok(_), Ok(_)) => Ok(report),
+    }
+}
+
+/// How long before its deadline a sweep stops, so that it returns before Lambda ends it.
+pub const SWEEP_MARGIN: Duration = Duration::from_secs(5);
+
+/// When a sweep invoked with `ctx` stops: its deadline less [`SWEEP_MARGIN`].
+pub fn sweep_stop_at(ctx: &lambda_runtime::Context) -> orderflow_core::domain::Timestamp {
+    let deadline = i64::try_from(ctx.deadline).unwrap_or(i64::MAX);
+    orderflow_core::domain::Timestamp::from_millis(
+        deadline.saturating_sub(SWEEP_MARGIN.as_millis() as i64),
+    )
 }
 
 /// Logs as JSON lines for CloudWatch.

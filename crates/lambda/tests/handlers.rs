@@ -7,7 +7,6 @@ use orderflow_core::domain::{LimitChange, Lines, ProductId};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
 use orderflow_aws::AwsNames;
 use orderflow_core::clock::ManualClock;
@@ -18,7 +17,8 @@ use orderflow_core::service::{Gateways, OrderService, PlaceOrder, Queues, Settin
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
 use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
-use serde_json::Value;
+use orderflow_core::ports::Clock;
+use serde_json::json;
 
 struct World {
     service: OrderService,
@@ -145,12 +145,35 @@ async fn a_scheduled_event_sweeps() {
     let w = world();
     let o = placed(&w).await;
     w.clock.advance(Duration::from_secs(30 * 60 + 1));
-    let scheduled: EventBridgeEvent<Value> =
-        serde_json::from_str(&event("scheduled.json", &[])).unwrap();
-    let out = orderflow_lambda::handle_schedule(&w.service, None, scheduled)
+    // At its deadline already: nothing is started, and it says so.
+    let out = orderflow_lambda::handle_schedule(&w.service, None, Some(w.clock.now()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (&out["timedOut"], &out["stoppedEarly"]),
+        (&json!(0), &json!(true))
+    );
+    let out = orderflow_lambda::handle_schedule(&w.service, None, None)
         .await
         .unwrap();
     assert_eq!(out["timedOut"], 1);
     let o = w.service.get_order(o.id).await.unwrap();
     assert_eq!(o.state.status, OrderStatus::Timeout);
+}
+
+#[test]
+fn a_sweep_stops_a_margin_before_its_lambda_deadline() {
+    let mut ctx = lambda_runtime::Context::default();
+    ctx.deadline = 1_790_000_060_000;
+    assert_eq!(
+        orderflow_lambda::sweep_stop_at(&ctx).as_millis(),
+        1_790_000_060_000 - orderflow_lambda::SWEEP_MARGIN.as_millis() as i64
+    );
+}
+
+#[test]
+fn an_eventbridge_schedule_event_is_what_the_sweeper_function_takes() {
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
+        serde_json::from_str(&event("scheduled.json", &[])).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
 }

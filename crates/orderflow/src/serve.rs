@@ -128,10 +128,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     background.spawn(async move {
         let started = std::time::Instant::now();
-        match svc.sweep_once().await {
-            Ok(n) if n > 0 => {
+        match svc.sweep_once(None).await {
+            Ok(s) if s.timed_out > 0 || s.failed > 0 => {
                 tracing::info!(
-                    timed_out = n,
+                    timed_out = s.timed_out,
+                    failed = s.failed,
                     took_ms = started.elapsed().as_millis() as u64,
                     "start-up sweep"
                 );

@@ -22,14 +22,26 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<()> {
     .await?;
     // A sweep touches no gateway and no payment timeout: the defaults serve.
     let service = crate::serve::service(&opened, clock, Timings::default());
-    let swept = service.sweep_once().await?;
-    let requeued = service.requeue_paid_waiting().await?;
-    if requeued > 0 {
+    // Each half on its own: a failing sweep does not hold the re-sends back.
+    let swept = service.sweep_once(None).await;
+    let resent = service.resend_awaited(None).await;
+    match &resent {
+        Ok(r) if r.orders > 0 || r.failed > 0 => tracing::warn!(
+            orders = r.orders,
+            failed = r.failed,
+            "orders waiting too long for a message had it sent again"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "re-sending waiting orders failed"),
+    }
+    let swept = swept?;
+    if swept.failed > 0 {
         tracing::warn!(
-            orders = requeued,
-            "paid orders waiting too long were sent to the queue again"
+            failed = swept.failed,
+            "some orders could not be timed out; the next sweep tries again"
         );
     }
-    println!("{swept}");
+    println!("{}", swept.timed_out);
+    resent?;
     Ok(())
 }

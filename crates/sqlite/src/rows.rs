@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row};
 
 pub(crate) const ORDER_COLUMNS: &str = "seq, order_id, user_id, lines, status, \
      payment_status, payment_time, payment_id, refund_status, created_at, updated_at, expires_at, \
-     events";
+     events, sent_at, resend_at";
 
 /// A stored value the domain does not accept: the file was changed behind our back.
 fn corrupt(col: usize, what: &str) -> rusqlite::Error {
@@ -50,6 +50,8 @@ pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
         updated_at: row.get(10)?,
         expires_at: row.get(11)?,
         events: row.get(12)?,
+        sent_at: row.get(13)?,
+        resend_at: row.get(14)?,
     };
     Ok((row.get(0)?, stored.into_order().map_err(|e| refused(1, e))?))
 }
@@ -106,6 +108,8 @@ pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
         updated_at: event.at.as_millis(),
         expires_at: row.get(13)?,
         events: event.seq,
+        sent_at: None,
+        resend_at: None,
     };
     Ok(Change {
         position: u64::try_from(position).map_err(|_| corrupt(0, "position"))?,

@@ -178,7 +178,26 @@ static MIGRATION_8: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Every migration in order: the fixed ones, then 7 and 8, whose partial indexes are
+/// 9: nothing stuck. Every order that waits for a message (paid, processing, refund
+/// initiated) has `sent_at` and `resend_at` (the sweeper sends it again after that), replacing
+/// the paid-orders-only list. Orders already waiting count from their last change.
+static MIGRATION_9: LazyLock<String> = LazyLock::new(|| {
+    use crate::worklists::{AWAITING_MESSAGE, AWAITING_PROCESSING};
+    format!(
+        "ALTER TABLE orders ADD COLUMN sent_at INTEGER;
+         ALTER TABLE orders ADD COLUMN resend_at INTEGER;
+         UPDATE orders SET sent_at = updated_at, resend_at = updated_at + {after}
+             WHERE {waiting};
+         DROP INDEX {old};
+         {index}",
+        after = orderflow_core::domain::lifecycle::RESEND_AFTER.as_millis(),
+        waiting = AWAITING_MESSAGE.condition(),
+        old = AWAITING_PROCESSING.index,
+        index = AWAITING_MESSAGE.create_index(),
+    )
+});
+
+/// Every migration in order: the fixed ones, then 7 to 9, whose partial indexes are
 /// generated from the domain's work-list predicates ([`crate::worklists`]). A change to a
 /// predicate is a new migration that recreates its index (the old index would no longer
 /// match the queries, which `INDEXED BY` turns into a loud error rather than a silent scan).
@@ -186,11 +205,12 @@ fn migrations() -> Vec<&'static str> {
     let mut all = STATIC_MIGRATIONS.to_vec();
     all.push(crate::worklists::MIGRATION_7.as_str());
     all.push(MIGRATION_8.as_str());
+    all.push(MIGRATION_9.as_str());
     all
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = STATIC_MIGRATIONS.len() + 2;
+pub const LATEST: usize = STATIC_MIGRATIONS.len() + 3;
 
 /// Bring the database up to [`LATEST`].
 ///
@@ -321,10 +341,10 @@ mod tests {
 
     #[test]
     fn the_work_list_queries_use_their_partial_indexes() {
-        use crate::worklists::{AWAITING_PAYMENT, AWAITING_PROCESSING};
+        use crate::worklists::{AWAITING_MESSAGE, AWAITING_PAYMENT};
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        for list in [AWAITING_PAYMENT, AWAITING_PROCESSING] {
+        for list in [AWAITING_PAYMENT, AWAITING_MESSAGE] {
             // INDEXED BY makes SQLite fail the statement if the index cannot serve it,
             // rather than silently choosing orders_by_status on a fresh database.
             let plan: String = conn

@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Available, LimitChange, Lines, Order, OrderEvent, OrderId, Product, ProductId, StockCount,
-    Timestamp, UserId, check_cart,
+    Available, LimitChange, Lines, Order, OrderEvent, OrderId, Product, ProductId, Resend,
+    StockCount, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -28,7 +28,7 @@ use crate::reader::Readers;
 use crate::rows::{CHANGE_COLUMNS, EVENT_COLUMNS, ORDER_COLUMNS, PRODUCT_COLUMNS};
 use crate::rows::{change_from_row, event_from_row, insert_event};
 use crate::rows::{get_order, get_product, order_from_row, product_from_row};
-use crate::worklists::{AWAITING_PAYMENT, AWAITING_PROCESSING, WorkList};
+use crate::worklists::{AWAITING_MESSAGE, AWAITING_PAYMENT, WorkList};
 use crate::writer::{Writer, exec};
 use crate::{DB_FILE, db, schema};
 
@@ -328,8 +328,9 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
 
     conn.prepare_cached(
         "INSERT INTO orders (order_id, user_id, lines, status, payment_status,
-             payment_time, payment_id, refund_status, created_at, updated_at, expires_at, events)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             payment_time, payment_id, refund_status, created_at, updated_at, expires_at, events,
+             sent_at, resend_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -345,6 +346,8 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
             o.updated_at.as_millis(),
             o.expires_at.as_millis(),
             o.events,
+            o.resend.map(|r| r.sent_at.as_millis()),
+            o.resend.map(|r| r.due_at.as_millis()),
         ])
     })
     .map_err(db)?;
@@ -428,7 +431,8 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
         .prepare_cached(
             "UPDATE orders SET status = ?1, payment_status = ?2, refund_status = ?3,
                  updated_at = ?4, payment_time = COALESCE(?5, payment_time),
-                 payment_id = COALESCE(?6, payment_id), events = ?11
+                 payment_id = COALESCE(?6, payment_id), events = ?11,
+                 sent_at = ?12, resend_at = ?13
              WHERE order_id = ?7 AND status = ?8 AND payment_status = ?9 AND refund_status = ?10
                  AND events = ?11 - 1",
         )
@@ -445,6 +449,8 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
                 t.from.payment.name(),
                 t.from.refund.name(),
                 t.seq,
+                t.resend.map(|r| r.sent_at.as_millis()),
+                t.resend.map(|r| r.due_at.as_millis()),
             ])
         })
         .map_err(db)?;
@@ -627,12 +633,38 @@ impl OrderStore for SqliteStore {
         self.orders_in(&AWAITING_PAYMENT, now, limit).await
     }
 
-    async fn paid_waiting(
+    async fn awaiting_message(
         &self,
-        before: Timestamp,
+        now: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
-        self.orders_in(&AWAITING_PROCESSING, before, limit).await
+        self.orders_in(&AWAITING_MESSAGE, now, limit).await
+    }
+
+    async fn rescheduled(&self, order: &Order, resend: Resend) -> Result<(), StoreError> {
+        let (id, events) = (order.id.to_string(), order.events);
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE orders SET sent_at = ?3, resend_at = ?4
+                         WHERE order_id = ?1 AND events = ?2",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![
+                            id,
+                            events,
+                            resend.sent_at.as_millis(),
+                            resend.due_at.as_millis()
+                        ])
+                    })
+                    .map_err(db)?;
+                if changed == 0 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(())
+            })
+            .await
     }
 
     async fn put_product(
@@ -733,6 +765,7 @@ mod tests {
                 updated_at: t0,
                 expires_at: t0.plus(Duration::from_secs(60)),
                 events: 1,
+                resend: None,
             },
             idempotency: None,
         }

@@ -23,11 +23,20 @@ pub(crate) const AWAITING_PAYMENT: WorkList = WorkList {
     holds: OrderState::awaits_payment,
 };
 
-/// Paid orders waiting for the consumer, by payment time: what the sweeper re-sends.
+/// Paid orders waiting for the consumer, by payment time: what the sweeper re-sent until
+/// migration 9 (kept for the text of migrations 7 and 8, which never change).
 pub(crate) const AWAITING_PROCESSING: WorkList = WorkList {
     index: "orders_awaiting_processing",
     column: "payment_time",
     holds: OrderState::awaits_processing,
+};
+
+/// Orders waiting for a message (paid, processing, refund initiated), by when the sweeper
+/// sends it again.
+pub(crate) const AWAITING_MESSAGE: WorkList = WorkList {
+    index: "orders_awaiting_message",
+    column: "resend_at",
+    holds: OrderState::awaits_message,
 };
 
 impl WorkList {
@@ -115,7 +124,7 @@ mod tests {
         );
         // Evaluated by SQLite itself against every state, each agrees with the domain.
         let conn = Connection::open_in_memory().unwrap();
-        for list in [AWAITING_PAYMENT, AWAITING_PROCESSING] {
+        for list in [AWAITING_PAYMENT, AWAITING_PROCESSING, AWAITING_MESSAGE] {
             let sql = format!(
                 "SELECT {} FROM (SELECT ?1 AS status, ?2 AS payment_status, ?3 AS refund_status)",
                 list.condition()

@@ -63,7 +63,7 @@ const CASES: u32 = 128;
 /// Short, so that a scenario of a few clock steps crosses deadlines.
 const PAYMENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The sweeper sends paid orders still waiting this long to the queue again.
-const REQUEUE_AFTER: Duration = Duration::from_secs(120);
+const RESEND_AFTER: Duration = Duration::from_secs(120);
 const QUEUE_SETTINGS: QueueSettings = QueueSettings {
     visibility_timeout: Duration::from_secs(30),
     max_receives: 3,
@@ -181,6 +181,21 @@ struct ModelOrder {
     payment_time: Option<i64>,
     /// `POST /refund` was called for it (whatever it answered).
     refund_asked: bool,
+    /// While it waits for a message: when it was sent and when the sweeper sends it again.
+    resend: Option<(i64, i64)>,
+}
+
+impl ModelOrder {
+    /// Paid and waiting for the consumer, being processed, or refund initiated.
+    fn awaits_message(&self) -> bool {
+        (self.status == OrderStatus::Pending && self.payment == PaymentStatus::Success)
+            || self.status == OrderStatus::Processing
+            || self.refund == RefundStatus::Initiated
+    }
+
+    fn state(&self) -> (OrderStatus, PaymentStatus, RefundStatus) {
+        (self.status, self.payment, self.refund)
+    }
 }
 
 #[derive(Debug)]
@@ -220,6 +235,7 @@ impl Model {
             refund: RefundStatus::None,
             payment_time: None,
             refund_asked: false,
+            resend: None,
         });
         Some(self.orders.len() - 1)
     }
@@ -288,17 +304,33 @@ impl Model {
         swept
     }
 
-    /// How many paid orders still waiting for the consumer the sweeper sends again.
-    fn waiting_too_long(&self) -> usize {
-        let before = self.now - REQUEUE_AFTER.as_millis() as i64;
-        self.orders
-            .iter()
-            .filter(|o| {
-                o.status == OrderStatus::Pending
-                    && o.payment == PaymentStatus::Success
-                    && o.payment_time.is_some_and(|t| t < before)
-            })
-            .count()
+    /// Every order whose state changed since `before` (its states then) is looked at again
+    /// `RESEND_AFTER` from now if it waits for a message, and not at all otherwise.
+    fn reschedule_changed(&mut self, before: &[(OrderStatus, PaymentStatus, RefundStatus)]) {
+        let now = self.now;
+        for (i, o) in self.orders.iter_mut().enumerate() {
+            if before.get(i) != Some(&o.state()) {
+                o.resend = o
+                    .awaits_message()
+                    .then(|| (now, now + RESEND_AFTER.as_millis() as i64));
+            }
+        }
+    }
+
+    /// How many orders the sweeper sends again: those waiting for a message past their
+    /// time; each is next due after twice its last wait, at most an hour.
+    fn resend_due(&mut self) -> usize {
+        let now = self.now;
+        let mut n = 0;
+        for o in &mut self.orders {
+            if let Some((sent, due)) = o.resend
+                && due < now
+            {
+                n += 1;
+                o.resend = Some((now, now + (2 * (due - sent)).min(3_600_000)));
+            }
+        }
+        n
     }
 
     /// One orders-queue message for order `i`: a paid order in 1 is processed to 3.
@@ -364,6 +396,8 @@ fn internal(what: &str, e: impl std::error::Error) -> String {
 }
 
 struct Harness {
+    /// The model's order states before the step in progress.
+    states_before: Vec<(OrderStatus, PaymentStatus, RefundStatus)>,
     svc: OrderService,
     store: Arc<SqliteStore>,
     queues: Queues,
@@ -413,7 +447,7 @@ impl Harness {
             c,
             Settings {
                 payment_timeout: PAYMENT_TIMEOUT,
-                requeue_after: REQUEUE_AFTER,
+                resend_after: RESEND_AFTER,
                 ..Settings::default()
             },
         );
@@ -437,6 +471,7 @@ impl Harness {
             index: HashMap::new(),
             last_refund: Vec::new(),
             log: Vec::new(),
+            states_before: Vec::new(),
             _dir: dir,
         })
     }
@@ -511,25 +546,31 @@ impl Harness {
             Step::Sweep => {
                 let swept = self
                     .svc
-                    .sweep_once()
+                    .sweep_once(None)
                     .await
                     .map_err(|e| internal("sweep", e))?;
                 let want = m.sweep();
                 ensure!(
-                    swept == want,
-                    "sweep: the model times out {want} orders, the service {swept}"
+                    swept.timed_out == want && swept.failed == 0,
+                    "sweep: the model times out {want} orders, the service {swept:?}"
                 );
-                let requeued = self
+                // The timed-out orders wait for nothing: scheduled before the re-sends look.
+                let before: Vec<_> = self.states_before.clone();
+                m.reschedule_changed(&before);
+                let resent = self
                     .svc
-                    .requeue_paid_waiting()
+                    .resend_awaited(None)
                     .await
-                    .map_err(|e| internal("requeue", e))?;
-                let want = m.waiting_too_long();
+                    .map_err(|e| internal("resend", e))?;
+                let want = m.resend_due();
                 ensure!(
-                    requeued == want,
-                    "requeue: the model re-sends {want} paid orders, the service {requeued}"
+                    resent.orders == want && resent.failed == 0,
+                    "re-send: the model re-sends {want} orders, the service {resent:?}"
                 );
-                Ok(format!("timed out {swept}, re-sent {requeued}"))
+                Ok(format!(
+                    "timed out {}, re-sent {}",
+                    swept.timed_out, resent.orders
+                ))
             }
             Step::DeliverOrders { handling } => {
                 let n = self.deliver_orders(m, handling).await?;
@@ -834,10 +875,13 @@ async fn run(scenario: &Scenario) -> Result<(), String> {
     let outcome = async {
         h.check(&m).await?;
         for (n, step) in scenario.steps.iter().enumerate() {
+            h.states_before = m.orders.iter().map(ModelOrder::state).collect();
             let did = h
                 .step(&mut m, step)
                 .await
                 .map_err(|e| format!("step {n} {step:?}: {e}"))?;
+            let before = std::mem::take(&mut h.states_before);
+            m.reschedule_changed(&before);
             h.log.push(format!("{n:>2}: {step:?} -> {did}"));
             h.check(&m)
                 .await

@@ -54,22 +54,26 @@ pub async fn run_sweeper(
             _ = shutdown.changed() => return,
         }
         let started = std::time::Instant::now();
-        match service.sweep_once().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                timed_out = n,
+        // The two halves run each on its own: a failing sweep does not hold the re-sends
+        // back, nor the other way round.
+        match service.sweep_once(None).await {
+            Ok(s) if s.timed_out == 0 && s.failed == 0 => {}
+            Ok(s) => tracing::info!(
+                timed_out = s.timed_out,
+                failed = s.failed,
                 took_ms = started.elapsed().as_millis() as u64,
                 "sweep"
             ),
             Err(e) => tracing::error!(error = %e, "sweep failed; next tick retries"),
         }
-        match service.requeue_paid_waiting().await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(
-                orders = n,
-                "paid orders waiting too long were sent to the queue again"
+        match service.resend_awaited(None).await {
+            Ok(r) if r.orders == 0 && r.failed == 0 => {}
+            Ok(r) => tracing::warn!(
+                orders = r.orders,
+                failed = r.failed,
+                "orders waiting too long for a message had it sent again"
             ),
-            Err(e) => tracing::error!(error = %e, "re-sending waiting paid orders failed"),
+            Err(e) => tracing::error!(error = %e, "re-sending waiting orders failed"),
         }
     }
 }
@@ -105,9 +109,13 @@ pub async fn run_deadline_timer(service: Arc<OrderService>, mut shutdown: watch:
             () = tokio::time::sleep(wait.max(MIN_TIMER_GAP)) => {}
             _ = shutdown.changed() => return,
         }
-        match service.sweep_once().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(timed_out = n, "deadline passed: orders timed out"),
+        match service.sweep_once(None).await {
+            Ok(s) if s.timed_out == 0 => {}
+            Ok(s) => tracing::info!(
+                timed_out = s.timed_out,
+                failed = s.failed,
+                "deadline passed: orders timed out"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, "deadline timer: sweep failed; trying again");
                 tokio::select! {

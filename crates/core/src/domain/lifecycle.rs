@@ -16,7 +16,7 @@
 //! - [`on_consume`] and [`on_processed`]: the queue consumer.
 //! - [`on_refund_request`] and [`on_refund_completed`]: refunds.
 
-use super::{EventType, Lines, OrderEvent, UserId};
+use super::{EventType, Lines, OrderEvent, Resend, UserId};
 use super::{Order, OrderId, OrderState, OrderStatus, PaymentStatus, RefundStatus, Timestamp};
 
 /// The queues a transition sends `{"orderId"}` to, in the same atomic step as far as the
@@ -72,6 +72,24 @@ pub struct Transition {
     /// (so that the event records the order's values right after it).
     pub kept_payment_time: Option<Timestamp>,
     pub kept_payment_id: Option<String>,
+    /// When the sweeper looks at the order again, if it then waits for a message (set
+    /// exactly when `to` waits for one; see [`Transition::resend_after`]).
+    pub resend: Option<Resend>,
+}
+
+/// How long an order that waits for a message may wait before its message is sent again,
+/// unless the service says otherwise ([`Transition::resend_after`]).
+pub const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// The queues an order in `state` waits on: the messages the sweeper sends again when the
+/// order has waited too long (a lost send, a dead-lettered message, a consumer that died
+/// holding it). A processing order's claim is lost with its consumer, so its orders
+/// message is sent again, and the next consumer resumes it.
+pub fn awaited_topics(state: OrderState) -> impl Iterator<Item = Topic> {
+    let orders = (state.awaits_processing() || state.status == OrderStatus::Processing)
+        .then_some(Topic::Orders);
+    let refunds = state.refund_in_progress().then_some(Topic::Refunds);
+    orders.into_iter().chain(refunds)
 }
 
 impl Transition {
@@ -90,7 +108,19 @@ impl Transition {
             seq: order.events + 1,
             kept_payment_time: order.payment_time,
             kept_payment_id: order.payment_id.clone(),
+            resend: to.awaits_message().then(|| Resend::first(at, RESEND_AFTER)),
         }
+    }
+
+    /// The same transition with the order looked at again `after` its message, rather
+    /// than [`RESEND_AFTER`].
+    #[must_use]
+    pub fn resend_after(mut self, after: std::time::Duration) -> Self {
+        self.resend = self
+            .to
+            .awaits_message()
+            .then(|| Resend::first(self.at, after));
+        self
     }
 
     /// Whether this transition starts a refund, which a backend must then carry to completion.
@@ -140,6 +170,7 @@ impl Transition {
         next.state = self.to;
         next.updated_at = self.at;
         next.events = self.seq;
+        next.resend = self.resend;
         if self.payment_time.is_some() {
             next.payment_time = self.payment_time;
         }
@@ -400,6 +431,7 @@ mod tests {
             updated_at: Timestamp::from_millis(CREATED),
             expires_at: DEADLINE,
             events: 1,
+            resend: None,
         }
     }
 
@@ -718,6 +750,51 @@ mod tests {
             }
         }
         all
+    }
+
+    #[test]
+    fn an_order_that_waits_for_a_message_is_scheduled_to_be_looked_at_again() {
+        for t in every_transition() {
+            assert_eq!(t.resend.is_some(), t.to.awaits_message(), "{:?}", t.to);
+            if let Some(r) = t.resend {
+                assert_eq!(r, Resend::first(t.at, RESEND_AFTER));
+                let sooner = t.clone().resend_after(std::time::Duration::from_secs(1));
+                assert_eq!(
+                    sooner.resend.unwrap().due_at,
+                    t.at.plus(std::time::Duration::from_secs(1))
+                );
+            }
+            // Every message a transition sends is one its new state waits on.
+            let awaited: Vec<_> = awaited_topics(t.to).collect();
+            assert!(t.messages().all(|m| awaited.contains(&m)), "{:?}", t.to);
+        }
+        let topics = |status, payment, refund| {
+            awaited_topics(OrderState {
+                status,
+                payment,
+                refund,
+            })
+            .collect::<Vec<_>>()
+        };
+        use PaymentStatus as P;
+        assert_eq!(
+            topics(Pending, P::Success, RefundStatus::None),
+            [Topic::Orders]
+        );
+        assert_eq!(
+            topics(Processing, P::Success, RefundStatus::None),
+            [Topic::Orders]
+        );
+        assert_eq!(
+            topics(Pending, P::Success, RefundStatus::Initiated),
+            [Topic::Orders, Topic::Refunds]
+        );
+        assert_eq!(
+            topics(Timeout, P::Success, RefundStatus::Initiated),
+            [Topic::Refunds]
+        );
+        assert!(topics(Completed, P::Success, RefundStatus::Completed).is_empty());
+        assert!(topics(Pending, P::Pending, RefundStatus::None).is_empty());
     }
 
     #[test]

@@ -13,5 +13,5 @@ pub use cart::{
 };
 pub use events::{EventSource, EventType, OrderEvent};
 pub use ids::{IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};
-pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus};
+pub use order::{Order, OrderState, OrderStatus, PaymentStatus, Product, RefundStatus, Resend};
 pub use time::Timestamp;

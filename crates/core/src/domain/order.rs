@@ -165,6 +165,50 @@ impl OrderState {
     pub fn refund_in_progress(self) -> bool {
         self.refund == RefundStatus::Initiated
     }
+
+    /// Waiting for a queue to act on it: paid and waiting for the consumer, being processed
+    /// (a consumer holds it, under a lease), or refund initiated. If its message is lost or
+    /// dead-lettered, nothing but the sweeper's re-send moves it on.
+    pub fn awaits_message(self) -> bool {
+        self.awaits_processing()
+            || self.status == OrderStatus::Processing
+            || self.refund_in_progress()
+    }
+}
+
+/// When an order that waits for a message ([`OrderState::awaits_message`]) is looked at
+/// again: `sent_at` is when its message was last sent (or its processing lease began), and
+/// by `due_at` it should have moved on; if it has not, its message is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resend {
+    pub sent_at: Timestamp,
+    pub due_at: Timestamp,
+}
+
+impl Resend {
+    /// Longest wait between two re-sends of one order: a message that keeps failing (a
+    /// dead-lettered one) is sent again at most this often, not on every sweep.
+    pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
+
+    /// A message sent at `at`, looked at again `after` it.
+    pub fn first(at: Timestamp, after: std::time::Duration) -> Self {
+        Self {
+            sent_at: at,
+            due_at: at.plus(after),
+        }
+    }
+
+    /// Sent again at `now`: the next wait is twice the last one, at most [`Self::MAX_WAIT`].
+    pub fn next(self, now: Timestamp) -> Self {
+        let last = (self.due_at.as_millis() - self.sent_at.as_millis()).max(1);
+        let wait = last
+            .saturating_mul(2)
+            .min(Self::MAX_WAIT.as_millis() as i64);
+        Self {
+            sent_at: now,
+            due_at: Timestamp::from_millis(now.as_millis().saturating_add(wait)),
+        }
+    }
 }
 
 /// An order: the fields of the contract's "full order object", and how many events its
@@ -182,6 +226,8 @@ pub struct Order {
     pub expires_at: Timestamp,
     /// The `seq` of its last history event (1 once placed).
     pub events: u32,
+    /// Set while the order waits for a message ([`OrderState::awaits_message`]).
+    pub resend: Option<Resend>,
 }
 
 impl Order {
@@ -248,6 +294,33 @@ mod tests {
             .filter(|s| s.holds_stock())
             .collect();
         assert_eq!(holding, [OrderStatus::Pending, OrderStatus::Processing]);
+    }
+
+    #[test]
+    fn re_sends_back_off_to_an_hour() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let r = Resend::first(t0, std::time::Duration::from_secs(120));
+        assert_eq!(r.due_at.as_millis() - r.sent_at.as_millis(), 120_000);
+        let later = t0.plus(std::time::Duration::from_secs(130));
+        let r2 = r.next(later);
+        assert_eq!(
+            (r2.sent_at, r2.due_at.as_millis() - later.as_millis()),
+            (later, 240_000)
+        );
+        let mut r = r2;
+        for _ in 0..20 {
+            r = r.next(r.due_at);
+        }
+        assert_eq!(r.due_at.as_millis() - r.sent_at.as_millis(), 3_600_000);
+    }
+
+    #[test]
+    fn the_states_that_wait_for_a_message() {
+        let waiting: Vec<_> = OrderState::all().filter(|s| s.awaits_message()).collect();
+        assert!(waiting.iter().all(|s| {
+            s.awaits_processing() || s.status == OrderStatus::Processing || s.refund_in_progress()
+        }));
+        assert!(!OrderState::PLACED.awaits_message());
     }
 
     #[test]

@@ -22,12 +22,13 @@ pub mod sweeper;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::domain::lifecycle::Transition;
+use crate::domain::lifecycle::{Topic, Transition};
 use crate::domain::{Order, OrderId, Timestamp};
 use crate::error::Error;
 use crate::ports::{Clock, OrderProcessor, OrderStore, Queue, RefundGateway, StoreError};
 
 pub use orders::{PlaceOrder, fingerprint};
+pub use sweeper::{Resent, Swept};
 
 /// Settings of the use cases (the rest of the configuration belongs to the adapters).
 #[derive(Debug, Clone)]
@@ -36,9 +37,11 @@ pub struct Settings {
     pub payment_timeout: Duration,
     /// Most orders one sweeper query takes; a sweep runs batches until none are left.
     pub sweep_batch: usize,
-    /// A paid order still waiting for the consumer this long after its payment is sent to
-    /// the queue again (its message may have been lost between the write and the send).
-    pub requeue_after: Duration,
+    /// An order that waits for a message (paid, processing, refund initiated) this long
+    /// after its message was sent has it sent again (it may have been lost between the
+    /// write and the send, or dead-lettered); then twice as long each time, up to an hour.
+    /// Also the processing lease: a consumer that holds an order longer is presumed gone.
+    pub resend_after: Duration,
 }
 
 impl Default for Settings {
@@ -46,7 +49,7 @@ impl Default for Settings {
         Self {
             payment_timeout: Duration::from_secs(30 * 60),
             sweep_batch: 500,
-            requeue_after: Duration::from_secs(120),
+            resend_after: crate::domain::lifecycle::RESEND_AFTER,
         }
     }
 }
@@ -128,6 +131,14 @@ impl OrderService {
         &self.queues
     }
 
+    /// The queue that serves a topic.
+    pub(crate) fn queue_of(&self, topic: Topic) -> &Arc<dyn Queue> {
+        match topic {
+            Topic::Orders => &self.queues.orders,
+            Topic::Refunds => &self.queues.refunds,
+        }
+    }
+
     /// Read the order (unless `known` is a fresh read), decide, write conditionally; when
     /// the condition is lost, read again and decide again.
     pub(crate) async fn change<D>(
@@ -145,6 +156,7 @@ impl OrderService {
             let Some((t, d)) = decide(&order, self.clock.now())? else {
                 return Ok(Changed::Unchanged(order));
             };
+            let t = t.resend_after(self.settings.resend_after);
             match self.store.apply(&t).await {
                 Ok(()) => return Ok(Changed::Applied(t.applied_to(&order), d)),
                 Err(StoreError::Conflict) => continue,

@@ -43,6 +43,7 @@ impl OrderService {
             updated_at: now,
             expires_at: now.plus(self.settings.payment_timeout),
             events: 1,
+            resend: None,
         };
         let placed = self
             .store

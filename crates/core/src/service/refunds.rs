@@ -1,7 +1,9 @@
 //! Refunds: asked for by `POST /refund`, or started by a late payment; carried out by the
 //! refund worker through the refund gateway.
 
-use crate::domain::lifecycle::{self, RefundDecision};
+use std::time::Duration;
+
+use crate::domain::lifecycle::{self, RefundDecision, Topic};
 use crate::domain::{Order, OrderId, RefundStatus};
 use crate::error::Error;
 use crate::messages::OrderMessage;
@@ -19,7 +21,9 @@ pub enum RefundWork {
 
 impl OrderService {
     /// Start a refund of the order's payment. Returns the order and whether this call
-    /// started it (`false`: one was already initiated or completed).
+    /// started it (`false`: one was already initiated or completed). Asked again while the
+    /// refund is initiated, its message is sent again: the caller may be asking because
+    /// it never completed (the first message lost).
     ///
     /// # Errors
     /// `OrderNotFound`, `NotRefundable` (no successful payment), `Internal`.
@@ -35,7 +39,14 @@ impl OrderService {
             .await?;
         Ok(match changed {
             Changed::Applied(order, ()) => (order, true),
-            Changed::Unchanged(order) => (order, false),
+            Changed::Unchanged(order) => {
+                if order.state.refund_in_progress() {
+                    self.queue_of(Topic::Refunds)
+                        .send(&OrderMessage::body(order.id), Duration::ZERO)
+                        .await?;
+                }
+                (order, false)
+            }
         })
     }
 

@@ -264,7 +264,7 @@ pub async fn a_payment_in_time_is_queued_and_the_consumer_completes_it(f: Lifecy
     assert_eq!(w.order(o.id).await, paid);
     // The sweeper leaves a paid order alone even past its deadline.
     w.f.clock.advance(THIRTY_MIN);
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 0);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 0);
 
     assert_eq!(w.consume_all().await, [Consumed::Completed]);
     let done = w.order(o.id).await;
@@ -288,18 +288,18 @@ pub async fn an_unpaid_order_times_out_at_the_first_sweep_after_its_deadline(f: 
     let o = w.place("p", 3).await;
     w.f.clock.advance(THIRTY_MIN);
     assert_eq!(
-        w.svc.sweep_once().await.unwrap(),
+        w.svc.sweep_once(None).await.unwrap().timed_out,
         0,
         "the deadline is still in time"
     );
     assert_eq!(w.counters("p").await, (7, 3));
     w.f.clock.advance(MS);
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 1);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 1);
     let o = w.order(o.id).await;
     assert_eq!(o.state.status, OrderStatus::Timeout);
     assert_eq!(o.state.payment, PaymentStatus::Pending);
     assert_eq!(w.counters("p").await, (10, 0), "stock back");
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 0, "once");
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 0, "once");
     assert!(w.take_orders().await.is_empty());
     assert_eq!(w.history(o.id).await, ["placed", "timed_out"]);
     w.assert_invariants(&[("p", 10)]).await;
@@ -310,7 +310,7 @@ pub async fn a_late_payment_after_the_sweep_is_refunded(f: LifecycleFixture) {
     w.stock("p", 10).await;
     let o = w.place("p", 1).await;
     w.f.clock.advance(THIRTY_MIN + MS);
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 1);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 1);
     assert_eq!(
         w.pay(o.id, PaymentOutcome::Success).await,
         WebhookOutcome::RefundInitiated
@@ -346,7 +346,7 @@ pub async fn a_late_payment_before_the_sweep_times_out_and_is_refunded(f: Lifecy
     assert_eq!(late.state.status, OrderStatus::Timeout);
     assert_eq!(w.counters("p").await, (10, 0), "released at once");
     assert_eq!(
-        w.svc.sweep_once().await.unwrap(),
+        w.svc.sweep_once(None).await.unwrap().timed_out,
         0,
         "nothing left to sweep"
     );
@@ -403,7 +403,7 @@ pub async fn a_failure_after_the_deadline_still_fails_and_releases(f: LifecycleF
         WebhookOutcome::Failed
     );
     assert_eq!(w.counters("p").await, (5, 0));
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 0);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 0);
     w.assert_invariants(&[("p", 5)]).await;
 }
 
@@ -514,7 +514,11 @@ pub async fn refunds_need_a_successful_payment_and_start_once(f: LifecycleFixtur
     let (again, started) = w.svc.request_refund(o.id).await.unwrap();
     assert!(!started);
     assert_eq!(again.state.refund, RefundStatus::Initiated);
-    assert_eq!(w.refund_all().await, [RefundWork::Completed]);
+    // Asked again while initiated: its message is sent again (the first may be lost).
+    assert_eq!(
+        w.refund_all().await,
+        [RefundWork::Completed, RefundWork::Skipped]
+    );
     assert_eq!(w.order(o.id).await.state.refund, RefundStatus::Completed);
     let (_, started) = w.svc.request_refund(o.id).await.unwrap();
     assert!(!started);
@@ -552,7 +556,7 @@ pub async fn webhooks_racing_the_sweeper_at_the_deadline_resolve_once_each(f: Li
 
     let sweeper = {
         let w = w.clone();
-        tokio::spawn(async move { w.svc.sweep_once().await.unwrap() })
+        tokio::spawn(async move { w.svc.sweep_once(None).await.unwrap().timed_out })
     };
     let mut hooks = Vec::new();
     for id in late.iter().chain(&on_time).copied() {
@@ -612,7 +616,7 @@ pub async fn a_sweep_works_through_more_orders_than_one_batch(f: LifecycleFixtur
     }
     w.f.clock.advance(THIRTY_MIN + MS);
     let fresh: Vec<_> = [w.place("p", 1).await, w.place("p", 1).await].to_vec();
-    assert_eq!(w.svc.sweep_once().await.unwrap(), 20);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 20);
     for o in fresh {
         assert_eq!(w.order(o.id).await.state.status, OrderStatus::Pending);
     }
@@ -647,34 +651,225 @@ pub async fn messages_for_unknown_orders_are_skipped_and_foreign_ones_refused(f:
 /// The timestamp of the manual clock the fixtures start at.
 pub const START: Timestamp = Timestamp::from_millis(1_790_000_000_000);
 
+/// Drop every message now on `queue`: lost between the write and the send, or
+/// dead-lettered after too many failed receives.
+async fn lose(queue: &dyn crate::ports::Queue) {
+    for d in take(queue).await {
+        queue.delete(&d.receipt).await.unwrap();
+    }
+}
+
 pub async fn a_paid_order_whose_message_was_lost_is_sent_again_by_the_sweeper(f: LifecycleFixture) {
     let w = world(f);
     w.stock("p", 10).await;
     let o = w.place("p", 2).await;
-    // The crash between "paid" and "sent": the state change is written, the message is not
-    // (or, where both are one transaction, it was lost since).
-    let crate::domain::lifecycle::PaymentDecision::Apply { transition, .. } =
-        crate::domain::lifecycle::on_payment(&o, PaymentOutcome::Success, None, w.f.clock.now())
-    else {
-        panic!("a placed order takes a payment")
-    };
-    w.f.store.apply(&transition).await.unwrap();
-    for d in w.take_orders().await {
-        w.f.queues.orders.delete(&d.receipt).await.unwrap();
-    }
+    assert_eq!(
+        w.pay(o.id, PaymentOutcome::Success).await,
+        WebhookOutcome::Queued
+    );
+    lose(&*w.f.queues.orders).await;
     assert_eq!(w.order(o.id).await.state.payment, PaymentStatus::Success);
 
     // Within the grace period nothing is sent; after it, the order is.
     w.f.clock.advance(Duration::from_secs(60));
-    assert_eq!(w.svc.requeue_paid_waiting().await.unwrap(), 0);
+    assert_eq!(w.svc.resend_awaited(None).await.unwrap().orders, 0);
     w.f.clock.advance(Duration::from_secs(61));
-    assert_eq!(w.svc.requeue_paid_waiting().await.unwrap(), 1);
+    assert_eq!(w.svc.resend_awaited(None).await.unwrap().orders, 1);
     assert_eq!(w.consume_all().await, [Consumed::Completed]);
     assert_eq!(w.order(o.id).await.state.status, OrderStatus::Completed);
+    w.f.clock.advance(Duration::from_secs(3600));
     assert_eq!(
-        w.svc.requeue_paid_waiting().await.unwrap(),
+        w.svc.resend_awaited(None).await.unwrap().orders,
         0,
         "no longer waiting"
     );
     w.assert_invariants(&[("p", 10)]).await;
+}
+
+pub async fn re_sends_back_off_so_a_backlog_is_not_flooded(f: LifecycleFixture) {
+    let w = world(f);
+    w.stock("p", 100).await;
+    let mut paid = Vec::new();
+    for _ in 0..5 {
+        let o = w.place("p", 1).await;
+        w.pay(o.id, PaymentOutcome::Success).await;
+        paid.push(o.id);
+    }
+    lose(&*w.f.queues.orders).await;
+    // Dead-lettered each time: the messages keep getting lost.
+    let mut sent_at = Vec::new();
+    for minute in 1..=20 {
+        w.f.clock.advance(Duration::from_secs(60));
+        let n = w.svc.resend_awaited(None).await.unwrap().orders;
+        let sent = take(&*w.f.queues.orders).await;
+        assert_eq!(sent.len(), n);
+        for d in sent {
+            w.f.queues.orders.delete(&d.receipt).await.unwrap();
+        }
+        if n > 0 {
+            assert_eq!(n, paid.len(), "minute {minute}: the whole backlog at once");
+            sent_at.push(minute);
+        }
+    }
+    // Due 2 minutes after the payment, then 4 after the re-send, then 8: each wait twice
+    // the last, and each sent at the first sweep strictly after it is due.
+    assert_eq!(sent_at, [3, 8, 17], "one sweep a minute for 20 minutes");
+}
+
+pub async fn a_refund_whose_message_was_lost_completes_after_the_next_sweep(f: LifecycleFixture) {
+    let w = world(f);
+    w.stock("p", 10).await;
+    let o = w.place("p", 1).await;
+    w.f.clock.advance(THIRTY_MIN + MS);
+    assert_eq!(w.svc.sweep_once(None).await.unwrap().timed_out, 1);
+    assert_eq!(
+        w.pay(o.id, PaymentOutcome::Success).await,
+        WebhookOutcome::RefundInitiated
+    );
+    lose(&*w.f.queues.refunds).await;
+    // A retried webhook is a duplicate and sends nothing; the refund stays initiated.
+    assert_eq!(
+        w.pay(o.id, PaymentOutcome::Success).await,
+        WebhookOutcome::Duplicate
+    );
+    assert!(w.take_refunds().await.is_empty());
+    w.f.clock.advance(Duration::from_secs(121));
+    let resent = w.svc.resend_awaited(None).await.unwrap();
+    assert_eq!((resent.orders, resent.failed), (1, 0));
+    assert_eq!(w.refund_all().await, [RefundWork::Completed]);
+    assert_eq!(w.order(o.id).await.state.refund, RefundStatus::Completed);
+    w.assert_invariants(&[("p", 10)]).await;
+}
+
+pub async fn asking_again_for_an_initiated_refund_sends_its_message_again(f: LifecycleFixture) {
+    let w = world(f);
+    w.stock("p", 10).await;
+    let o = w.place("p", 1).await;
+    w.pay(o.id, PaymentOutcome::Success).await;
+    w.consume_all().await;
+    let (_, started) = w.svc.request_refund(o.id).await.unwrap();
+    assert!(started);
+    lose(&*w.f.queues.refunds).await;
+    let (_, started) = w.svc.request_refund(o.id).await.unwrap();
+    assert!(!started);
+    assert_eq!(w.refund_all().await, [RefundWork::Completed]);
+    assert_eq!(w.refunds.refunded.lock().unwrap()[&o.id], 1);
+}
+
+pub async fn an_order_whose_consumer_vanished_is_resumed_after_its_lease(f: LifecycleFixture) {
+    let w = world(f);
+    w.stock("p", 10).await;
+    let o = w.place("p", 3).await;
+    w.pay(o.id, PaymentOutcome::Success).await;
+    // A consumer claims it (1 -> 2) and dies; its message is dead-lettered.
+    let paid = w.order(o.id).await;
+    let crate::domain::lifecycle::ConsumeDecision::Start(claim) =
+        crate::domain::lifecycle::on_consume(&paid, w.f.clock.now())
+    else {
+        panic!("a paid order is claimed")
+    };
+    w.f.store.apply(&claim).await.unwrap();
+    lose(&*w.f.queues.orders).await;
+    assert_eq!(w.order(o.id).await.state.status, OrderStatus::Processing);
+    w.f.clock.advance(Duration::from_secs(119));
+    assert_eq!(
+        w.svc.resend_awaited(None).await.unwrap().orders,
+        0,
+        "leased"
+    );
+    w.f.clock.advance(Duration::from_secs(2));
+    assert_eq!(w.svc.resend_awaited(None).await.unwrap().orders, 1);
+    assert_eq!(w.consume_all().await, [Consumed::Completed]);
+    assert_eq!(w.order(o.id).await.state.status, OrderStatus::Completed);
+    assert_eq!(w.counters("p").await, (7, 0));
+    w.assert_invariants(&[("p", 10)]).await;
+}
+
+/// A queue whose sends fail: a fault the real queues cannot be made to produce on demand,
+/// injected through the port.
+struct FailingSends(Arc<dyn crate::ports::Queue>);
+
+#[async_trait]
+impl crate::ports::Queue for FailingSends {
+    async fn send(&self, _body: &str, _delay: Duration) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::unavailable(
+            std::io::Error::other("injected: the send was lost"),
+        ))
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, crate::ports::StoreError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, receipt: &str) -> Result<(), crate::ports::StoreError> {
+        self.0.delete(receipt).await
+    }
+    async fn release(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), crate::ports::StoreError> {
+        self.0.release(receipt, delay).await
+    }
+    async fn ping(&self) -> Result<(), crate::ports::StoreError> {
+        self.0.ping().await
+    }
+}
+
+pub async fn a_failed_re_send_is_counted_and_tried_again_at_the_next_sweep(f: LifecycleFixture) {
+    let good = world(f);
+    good.stock("p", 10).await;
+    let o = good.place("p", 1).await;
+    good.pay(o.id, PaymentOutcome::Success).await;
+    lose(&*good.f.queues.orders).await;
+    good.f.clock.advance(Duration::from_secs(121));
+    // The sweeper's queue refuses every send (injected through the port).
+    let mut queues = good.f.queues.clone();
+    queues.orders = Arc::new(FailingSends(queues.orders.clone()));
+    let failing = OrderService::new(
+        good.f.store.clone(),
+        queues,
+        Gateways {
+            processor: good.work.clone(),
+            refunds: good.refunds.clone(),
+        },
+        good.f.clock.clone(),
+        Settings::default(),
+    );
+    let resent = failing.resend_awaited(None).await.unwrap();
+    assert_eq!((resent.orders, resent.failed), (0, 1));
+    // Not rescheduled: the next sweep, with a working queue, sends it at once.
+    let resent = good.svc.resend_awaited(None).await.unwrap();
+    assert_eq!((resent.orders, resent.failed), (1, 0));
+    assert_eq!(good.consume_all().await, [Consumed::Completed]);
+}
+
+pub async fn a_sweep_stops_at_its_deadline_with_what_it_did_committed(f: LifecycleFixture) {
+    let w = world_with(
+        f,
+        Settings {
+            sweep_batch: 3,
+            ..Settings::default()
+        },
+    );
+    w.stock("p", 100).await;
+    for _ in 0..10 {
+        w.place("p", 1).await;
+    }
+    w.f.clock.advance(THIRTY_MIN + MS);
+    // A deadline already passed: nothing is started.
+    let none = w.svc.sweep_once(Some(w.f.clock.now())).await.unwrap();
+    assert_eq!((none.timed_out, none.stopped_early), (0, true));
+    let all = w
+        .svc
+        .sweep_once(Some(w.f.clock.now().plus(MS)))
+        .await
+        .unwrap();
+    assert_eq!(
+        (all.timed_out, all.failed, all.stopped_early),
+        (10, 0, false)
+    );
+    w.assert_invariants(&[("p", 100)]).await;
 }

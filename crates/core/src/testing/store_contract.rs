@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::domain::lifecycle::{self, PaymentDecision, PaymentOutcome, StockEffect, Transition};
 use crate::domain::{
     EventType, IdempotencyKey, LimitChange, Order, OrderId, OrderState, OrderStatus, PaymentStatus,
-    Product, ProductId, RefusalKind, StockCount, Timestamp, UserId,
+    Product, ProductId, RefusalKind, Resend, StockCount, Timestamp, UserId,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -403,9 +403,14 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
         seq: 2,
         kept_payment_time: None,
         kept_payment_id: None,
+        resend: Some(Resend::first(T0, Duration::from_secs(60))),
     };
     store.apply(&processing).await.unwrap();
     let now = store.get_order(sold.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.resend, processing.resend,
+        "the processing lease is stored"
+    );
     let done = lifecycle::on_processed(&now, T0).unwrap();
     assert_eq!(done.stock, StockEffect::Sell);
     store.apply(&done).await.unwrap();
@@ -419,6 +424,8 @@ pub async fn release_and_sell_move_the_counters(store: Store) {
             .status,
         OrderStatus::Completed
     );
+    let completed = store.get_order(sold.id).await.unwrap().unwrap();
+    assert_eq!(completed.resend, None, "nothing awaited any more");
 
     let expire = lifecycle::on_expiry(&released, T0.plus(TIMEOUT * 2)).unwrap();
     store.apply(&expire).await.unwrap();
@@ -575,7 +582,7 @@ pub async fn expired_unpaid_orders_are_found_by_deadline(store: Store) {
     );
 }
 
-pub async fn paid_orders_waiting_for_the_consumer_are_found_by_payment_time(store: Store) {
+pub async fn orders_awaiting_a_message_are_found_when_due_and_rescheduled(store: Store) {
     stock(&store, "p1", 100).await;
     let pay = |o: &Order, at: Timestamp| match lifecycle::on_payment(
         o,
@@ -589,37 +596,66 @@ pub async fn paid_orders_waiting_for_the_consumer_are_found_by_payment_time(stor
     let early = place(&store, new_order("u1", "p1", 1, T0)).await;
     let late = place(&store, new_order("u1", "p1", 1, T0)).await;
     let unpaid = place(&store, new_order("u1", "p1", 1, T0)).await;
-    let t1 = T0.plus(Duration::from_secs(10));
-    let t2 = T0.plus(Duration::from_secs(20));
-    store.apply(&pay(&early, t1)).await.unwrap();
-    store.apply(&pay(&late, t2)).await.unwrap();
-    let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
     let at = |s| T0.plus(Duration::from_secs(s));
+    // Paid at 10 s and 20 s: due 120 s later (the transition's schedule).
+    store.apply(&pay(&early, at(10))).await.unwrap();
+    store.apply(&pay(&late, at(20))).await.unwrap();
+    let ids = |v: Vec<Order>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
     assert!(
-        store.paid_waiting(t1, 10).await.unwrap().is_empty(),
+        store
+            .awaiting_message(at(130), 10)
+            .await
+            .unwrap()
+            .is_empty(),
         "strictly before"
     );
     assert_eq!(
-        ids(store.paid_waiting(at(15), 10).await.unwrap()),
+        ids(store.awaiting_message(at(135), 10).await.unwrap()),
         [early.id]
     );
+    let both = store.awaiting_message(at(200), 10).await.unwrap();
+    assert_eq!(ids(both.clone()), [early.id, late.id], "earliest due first");
     assert_eq!(
-        ids(store.paid_waiting(at(30), 10).await.unwrap()),
-        [early.id, late.id]
-    );
-    assert_eq!(
-        ids(store.paid_waiting(at(30), 1).await.unwrap()),
+        ids(store.awaiting_message(at(200), 1).await.unwrap()),
         [early.id]
     );
-    // Picked up by the consumer: no longer waiting.
-    let now = store.get_order(early.id).await.unwrap().unwrap();
-    let lifecycle::ConsumeDecision::Start(claim) = lifecycle::on_consume(&now, at(25)) else {
+    // Sent again at 200 s: due again 240 s later, and the stored order says so.
+    let next = both[0].resend.unwrap().next(at(200));
+    store.rescheduled(&both[0], next).await.unwrap();
+    assert_eq!(
+        store.get_order(early.id).await.unwrap().unwrap().resend,
+        Some(next)
+    );
+    assert_eq!(
+        ids(store.awaiting_message(at(300), 10).await.unwrap()),
+        [late.id]
+    );
+    assert_eq!(
+        ids(store.awaiting_message(at(441), 10).await.unwrap()),
+        [late.id, early.id]
+    );
+    // A stale read is refused: the order moved on (claimed by a consumer) meanwhile.
+    let now = store.get_order(late.id).await.unwrap().unwrap();
+    let lifecycle::ConsumeDecision::Start(claim) = lifecycle::on_consume(&now, at(300)) else {
         panic!("a paid order is claimed")
     };
     store.apply(&claim).await.unwrap();
+    assert!(matches!(
+        store.rescheduled(&now, next).await,
+        Err(StoreError::Conflict)
+    ));
+    // Processing under a lease: listed again once the lease is over (120 s after the claim).
+    assert!(!ids(store.awaiting_message(at(419), 10).await.unwrap()).contains(&late.id));
+    assert!(ids(store.awaiting_message(at(421), 10).await.unwrap()).contains(&late.id));
+    // Completed: off the list for good.
+    let claimed = store.get_order(late.id).await.unwrap().unwrap();
+    store
+        .apply(&lifecycle::on_processed(&claimed, at(421)).unwrap())
+        .await
+        .unwrap();
     assert_eq!(
-        ids(store.paid_waiting(at(30), 10).await.unwrap()),
-        [late.id]
+        ids(store.awaiting_message(at(100_000), 10).await.unwrap()),
+        [early.id]
     );
     let _ = unpaid;
 }

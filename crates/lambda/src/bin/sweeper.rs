@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
+use orderflow_lambda::sweep_stop_at;
 use serde_json::Value;
 
 #[tokio::main]
@@ -11,7 +12,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Value>>| {
         let f = f.clone();
         async move {
-            orderflow_lambda::handle_schedule(&f.service, f.notify.as_deref(), event.payload).await
+            let stop_at = Some(sweep_stop_at(&event.context));
+            orderflow_lambda::handle_schedule(&f.service, f.notify.as_deref(), stop_at).await
         }
     }))
     .await
