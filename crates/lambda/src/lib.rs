@@ -121,6 +121,7 @@ pub async fn service_from_env() -> Result<Functions, lambda_runtime::Error> {
             processing: env_duration("ORDERFLOW_PROCESSING_DELAY", defaults.processing),
             refund: env_duration("ORDERFLOW_REFUND_DELAY", defaults.refund),
             payment_timeout: env_duration("ORDERFLOW_PAYMENT_TIMEOUT", defaults.payment_timeout),
+            resend_after: env_duration("ORDERFLOW_RESEND_AFTER", defaults.resend_after),
         },
     );
     Ok(Functions {

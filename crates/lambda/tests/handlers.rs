@@ -13,11 +13,11 @@ use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
 use orderflow_core::domain::{OrderStatus, Quantity, RefundStatus, StockCount, Timestamp};
 use orderflow_core::messages::OrderMessage;
+use orderflow_core::ports::Clock;
 use orderflow_core::service::{Gateways, OrderService, PlaceOrder, Queues, Settings};
 use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
 use orderflow_sqlite::{QueueSettings, SqliteStore};
 use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
-use orderflow_core::ports::Clock;
 use serde_json::json;
 
 struct World {

@@ -114,6 +114,12 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDERFLOW_REFUND_DELAY", default_value = "2s", value_parser = duration)]
     pub refund_delay: Duration,
 
+    /// An order waiting for a message (paid, processing, refund initiated) this long after
+    /// it was sent has it sent again by the sweeper, then after twice as long each time (up
+    /// to an hour); it is also how long a consumer may hold an order in processing.
+    #[arg(long, env = "ORDERFLOW_RESEND_AFTER", default_value = "2m", value_parser = positive_duration)]
+    pub resend_after: Duration,
+
     /// When set, the payment webhook must carry a valid Payment-Signature (and simulated
     /// payments need the admin token).
     #[arg(long, env = "ORDERFLOW_WEBHOOK_SECRET", hide_env_values = true)]

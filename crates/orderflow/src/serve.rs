@@ -84,6 +84,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             processing: args.processing_delay,
             refund: args.refund_delay,
             payment_timeout: args.payment_timeout,
+            resend_after: args.resend_after,
         },
     );
     if args.demo {

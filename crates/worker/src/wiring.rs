@@ -19,15 +19,19 @@ pub struct Timings {
     pub refund: Duration,
     /// `expiresAt = createdAt + this`.
     pub payment_timeout: Duration,
+    /// An order waiting for a message this long after it was sent has it sent again
+    /// (doubling each time, up to an hour); also the processing lease.
+    pub resend_after: Duration,
 }
 
 impl Default for Timings {
-    /// The contract's defaults: 2 s, 2 s, 30 min.
+    /// The contract's defaults: 2 s, 2 s, 30 min; re-sends after 2 min.
     fn default() -> Self {
         Self {
             processing: Duration::from_secs(2),
             refund: Duration::from_secs(2),
             payment_timeout: Duration::from_secs(1800),
+            resend_after: orderflow_core::domain::lifecycle::RESEND_AFTER,
         }
     }
 }
@@ -53,6 +57,7 @@ pub fn service(
         clock,
         Settings {
             payment_timeout: timings.payment_timeout,
+            resend_after: timings.resend_after,
             ..Settings::default()
         },
     ))

@@ -18,4 +18,5 @@ mod payments;
 mod races;
 mod restart;
 mod security;
+mod stuck;
 mod validation;
