@@ -84,17 +84,22 @@ async fn fresh_sqs_queue() -> (QueueFixture, ()) {
     (fixture, ())
 }
 
-async fn fresh_aws_backend() -> (LifecycleFixture, ()) {
-    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+/// The lifecycle's queues over `names`.
+async fn queues(names: &AwsNames, sqs: &aws_sdk_sqs::Client) -> Queues {
     let queue = |name: String| {
         let sqs = sqs.clone();
         async move { Arc::new(SqsQueue::by_name(sqs, &name).await.unwrap()) as Arc<dyn Queue> }
     };
-    let queues = Queues {
+    Queues {
         orders: queue(names.queue.clone()).await,
         refunds: queue(names.refunds_queue()).await,
         payments: queue(names.payments_queue()).await,
-    };
+    }
+}
+
+async fn fresh_aws_backend() -> (LifecycleFixture, ()) {
+    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+    let queues = queues(&names, &sqs).await;
     let fixture = LifecycleFixture {
         store: Arc::new(DynamoStore::new(dynamo, names).with_messages(Messages {
             orders: queues.orders.clone(),
@@ -163,4 +168,88 @@ async fn init_adds_the_notify_index_to_an_older_orders_table() {
         .await
         .expect("aws init again");
     assert!(indexes().await.iter().any(|i| i == "notifyPending"));
+}
+
+/// A refund whose SQS message is lost after its state was written (the store's send fails:
+/// injected through the queue port, as SQS cannot be made to drop a send) is found again
+/// by the sweeper and completes; until then a retried webhook is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_whose_send_failed_after_its_write_completes_after_the_next_sweep() {
+    use orderflow_core::domain::lifecycle::{PaymentOutcome, WebhookOutcome};
+    use orderflow_core::domain::{LimitChange, ProductId, StockCount, UserId};
+    use orderflow_core::service::refunds::RefundWork;
+    use orderflow_core::service::{Gateways, OrderService, PlaceOrder, Settings};
+    use orderflow_core::testing::FailingSends;
+    use orderflow_core::testing::lifecycle_contract::{InstantRefunds, InstantWork};
+
+    let (names, dynamo, sqs) = fresh(QueueSpec::default()).await;
+    let queues = queues(&names, &sqs).await;
+    let store = DynamoStore::new(dynamo, names).with_messages(Messages {
+        orders: queues.orders.clone(),
+        refunds: Arc::new(FailingSends(queues.refunds.clone())),
+    });
+    let clock = Arc::new(ManualClock::new(START));
+    let service = OrderService::new(
+        Arc::new(store),
+        queues.clone(),
+        Gateways {
+            processor: Arc::new(InstantWork::default()),
+            refunds: Arc::new(InstantRefunds::default()),
+        },
+        clock.clone(),
+        Settings::default(),
+    );
+    let p = ProductId::parse("p").unwrap();
+    service
+        .set_stock(&p, StockCount::new(5).unwrap(), LimitChange::Keep)
+        .await
+        .unwrap();
+    let o = service
+        .place_order(
+            PlaceOrder {
+                user_id: UserId::parse("u").unwrap(),
+                lines: orderflow_core::testing::lines(&[("p", 1)]),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(30 * 60 + 1));
+    assert_eq!(service.sweep_once(None).await.unwrap().timed_out, 1);
+    let (_, outcome) = service
+        .handle_payment(o.id, PaymentOutcome::Success, None)
+        .await
+        .unwrap();
+    assert_eq!(outcome, WebhookOutcome::RefundInitiated);
+    assert!(
+        queues
+            .refunds
+            .receive(10, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, outcome) = service
+        .handle_payment(o.id, PaymentOutcome::Success, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        WebhookOutcome::Duplicate,
+        "a retried webhook changes nothing"
+    );
+
+    clock.advance(Duration::from_secs(121));
+    let resent = service.resend_awaited(None).await.unwrap();
+    assert_eq!((resent.orders, resent.failed), (1, 0));
+    let sent = queues
+        .refunds
+        .receive(10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        service.complete_refund(&sent[0].body).await.unwrap(),
+        RefundWork::Completed
+    );
 }

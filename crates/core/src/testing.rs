@@ -215,3 +215,39 @@ pub fn payment(order: &Order, at: Timestamp) -> lifecycle::Transition {
         PaymentDecision::Duplicate => panic!("a placed order takes a payment"),
     }
 }
+
+/// A queue whose sends fail (and whose other calls reach the queue it wraps): a lost send,
+/// a fault the real queues cannot be made to produce on demand, injected through the port.
+pub struct FailingSends(pub std::sync::Arc<dyn crate::ports::Queue>);
+
+#[async_trait::async_trait]
+impl crate::ports::Queue for FailingSends {
+    async fn send(&self, _body: &str, _delay: Duration) -> Result<(), crate::ports::StoreError> {
+        Err(crate::ports::StoreError::unavailable(
+            std::io::Error::other("injected: the send was lost"),
+        ))
+    }
+    async fn send_all(&self, _bodies: &[String]) -> Result<(), crate::ports::StoreError> {
+        self.send("", Duration::ZERO).await
+    }
+    async fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<crate::ports::Delivery>, crate::ports::StoreError> {
+        self.0.receive(max, wait).await
+    }
+    async fn delete(&self, receipt: &str) -> Result<(), crate::ports::StoreError> {
+        self.0.delete(receipt).await
+    }
+    async fn release(
+        &self,
+        receipt: &str,
+        delay: Duration,
+    ) -> Result<(), crate::ports::StoreError> {
+        self.0.release(receipt, delay).await
+    }
+    async fn ping(&self) -> Result<(), crate::ports::StoreError> {
+        self.0.ping().await
+    }
+}

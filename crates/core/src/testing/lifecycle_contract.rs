@@ -785,39 +785,6 @@ pub async fn an_order_whose_consumer_vanished_is_resumed_after_its_lease(f: Life
     w.assert_invariants(&[("p", 10)]).await;
 }
 
-/// A queue whose sends fail: a fault the real queues cannot be made to produce on demand,
-/// injected through the port.
-struct FailingSends(Arc<dyn crate::ports::Queue>);
-
-#[async_trait]
-impl crate::ports::Queue for FailingSends {
-    async fn send(&self, _body: &str, _delay: Duration) -> Result<(), crate::ports::StoreError> {
-        Err(crate::ports::StoreError::unavailable(
-            std::io::Error::other("injected: the send was lost"),
-        ))
-    }
-    async fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>, crate::ports::StoreError> {
-        self.0.receive(max, wait).await
-    }
-    async fn delete(&self, receipt: &str) -> Result<(), crate::ports::StoreError> {
-        self.0.delete(receipt).await
-    }
-    async fn release(
-        &self,
-        receipt: &str,
-        delay: Duration,
-    ) -> Result<(), crate::ports::StoreError> {
-        self.0.release(receipt, delay).await
-    }
-    async fn ping(&self) -> Result<(), crate::ports::StoreError> {
-        self.0.ping().await
-    }
-}
-
 pub async fn a_failed_re_send_is_counted_and_tried_again_at_the_next_sweep(f: LifecycleFixture) {
     let good = world(f);
     good.stock("p", 10).await;
@@ -827,7 +794,7 @@ pub async fn a_failed_re_send_is_counted_and_tried_again_at_the_next_sweep(f: Li
     good.f.clock.advance(Duration::from_secs(121));
     // The sweeper's queue refuses every send (injected through the port).
     let mut queues = good.f.queues.clone();
-    queues.orders = Arc::new(FailingSends(queues.orders.clone()));
+    queues.orders = Arc::new(crate::testing::FailingSends(queues.orders.clone()));
     let failing = OrderService::new(
         good.f.store.clone(),
         queues,
