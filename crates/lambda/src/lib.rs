@@ -21,19 +21,28 @@
 //!
 //! The handlers here are plain functions of the service and the event, so tests call them
 //! with real event payloads; the binaries only wire them to the runtime.
+//!
+//! At cold start ([`service_from_env`]) each function reads only what it uses: the API its
+//! webhook secret and admin token, the consumer the notify secret (it alone signs
+//! deliveries), each from its plain variable or from the Parameter Store parameter that
+//! `<variable>_PARAMETER` names ([`config`]); and the queues' URLs from
+//! `ORDERFLOW_QUEUE_URL` (the others derived from it) or, without it, looked up by name.
+
+pub mod config;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use orderflow_aws::{AwsNames, DynamoStore, Notifications, SqsQueue};
+use orderflow_aws::dynamo::{Messages, Notify};
+use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::SystemClock;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
 use orderflow_core::domain::{OrderId, Timestamp};
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::messages::SimulatedPayment;
 use orderflow_core::ports::{Clock, Queue};
-use orderflow_core::service::OrderService;
+use orderflow_core::service::{OrderService, Queues};
 use orderflow_worker::notifier::{Attempt, Notifier};
 use orderflow_worker::wiring::{self, Timings, Work};
 use serde_json::{Value, json};
@@ -59,59 +68,106 @@ fn parse_duration(s: &str) -> Option<Duration> {
     })
 }
 
-/// What a function runs on: the service, the names, and with `ORDERFLOW_NOTIFY_URL` the
-/// notification delivery.
+/// Which function is starting: it decides which secrets are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Api,
+    Consumer,
+    Sweeper,
+}
+
+/// The API's credentials, as configured (checked by `Secret::from_config` in the API).
+#[derive(Default)]
+pub struct ApiSecrets {
+    pub webhook_secret: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+/// What a function runs on: the service, the names, with `ORDERFLOW_NOTIFY_URL` the
+/// notification delivery, and for the API its secrets.
 pub struct Functions {
     pub service: Arc<OrderService>,
     pub names: AwsNames,
     pub notify: Option<Arc<NotifyDelivery>>,
+    pub api: ApiSecrets,
 }
 
-/// The service on the AWS backend, configured from the environment as the CLI is. With
-/// `ORDERFLOW_NOTIFY_URL` (and `ORDERFLOW_NOTIFY_SECRET`, required then), the store keeps
-/// the notification outbox and announces events on the notify queue.
+pub const WEBHOOK_SECRET: &str = "ORDERFLOW_WEBHOOK_SECRET";
+pub const ADMIN_TOKEN: &str = "ORDERFLOW_ADMIN_TOKEN";
+pub const NOTIFY_SECRET: &str = "ORDERFLOW_NOTIFY_SECRET";
+
+/// The service on the AWS backend, configured from the environment as the CLI is, once per
+/// cold start. Secrets come from their variables or from Parameter Store
+/// ([`config::secret`]): the API's webhook secret and admin token, and with
+/// `ORDERFLOW_NOTIFY_URL` the consumer's notify secret (required then). The other
+/// functions keep the outbox and announce events without it: they never sign.
 ///
 /// # Errors
-/// When a table or queue cannot be reached, or the notify URL comes without a secret.
-pub async fn service_from_env() -> Result<Functions, lambda_runtime::Error> {
+/// When a secret is misconfigured or cannot be read, or a table or queue cannot be reached.
+pub async fn service_from_env(function: Function) -> Result<Functions, lambda_runtime::Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let names = AwsNames::from_env();
-    let notify_url = std::env::var("ORDERFLOW_NOTIFY_URL")
-        .ok()
-        .filter(|u| !u.is_empty());
-    let notify_secret = match &notify_url {
-        None => None,
-        Some(_) => Some(
-            std::env::var("ORDERFLOW_NOTIFY_SECRET")
-                .ok()
-                .filter(|s| !s.is_empty())
-                .ok_or("ORDERFLOW_NOTIFY_URL needs ORDERFLOW_NOTIFY_SECRET to sign deliveries")?,
-        ),
-    };
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let (store, queues) = orderflow_aws::connect(
-        aws_sdk_dynamodb::Client::new(&config),
-        sqs.clone(),
-        names.clone(),
-        if notify_url.is_some() {
-            Notifications::Queued
-        } else {
-            Notifications::Off
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let env = |k: &str| std::env::var(k).ok();
+    // Secrets first: a configuration error stops the start before anything else is asked.
+    let api = match function {
+        Function::Api => ApiSecrets {
+            webhook_secret: config::secret(&ssm, WEBHOOK_SECRET, env).await?,
+            admin_token: config::secret(&ssm, ADMIN_TOKEN, env).await?,
         },
-    )
-    .await?;
-    let store = Arc::new(store);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let notify = match (notify_url, notify_secret) {
-        (Some(url), Some(secret)) => Some(Arc::new(NotifyDelivery::new(
-            store.clone(),
-            Arc::new(SqsQueue::by_name(sqs, &names.notify_queue()).await?),
-            clock.clone(),
-            &url,
-            secret.into_bytes(),
-        ))),
+        _ => ApiSecrets::default(),
+    };
+    let notify_url = env("ORDERFLOW_NOTIFY_URL").filter(|u| !u.is_empty());
+    let notify_secret = match (&notify_url, function) {
+        (Some(_), Function::Consumer) => match config::secret(&ssm, NOTIFY_SECRET, env).await? {
+            None => {
+                return Err(format!(
+                    "ORDERFLOW_NOTIFY_URL needs {NOTIFY_SECRET} (or {}) to sign deliveries",
+                    config::parameter_var(NOTIFY_SECRET)
+                )
+                .into());
+            }
+            Some(s) if s.trim().is_empty() => {
+                return Err(
+                    format!("{NOTIFY_SECRET} is set but empty: set a long random value").into(),
+                );
+            }
+            Some(s) => Some(s),
+        },
         _ => None,
     };
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let (names, urls) = config::queues(&sqs, AwsNames::from_env(), env).await?;
+    let notify_queue = Arc::new(SqsQueue::new(sqs.clone(), urls.notify.clone())) as Arc<dyn Queue>;
+    let queues = Queues {
+        orders: Arc::new(SqsQueue::new(sqs.clone(), urls.orders)),
+        refunds: Arc::new(SqsQueue::new(sqs.clone(), urls.refunds)),
+        payments: Arc::new(SqsQueue::new(sqs, urls.payments)),
+    };
+    let mut store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), names.clone())
+        .with_messages(Messages {
+            orders: queues.orders.clone(),
+            refunds: queues.refunds.clone(),
+        });
+    if notify_url.is_some() {
+        // Every function that writes orders keeps the outbox and announces its events.
+        store = store.with_notifications(Notify {
+            queue: Some(notify_queue.clone()),
+        });
+    }
+    let store = Arc::new(store);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let notify = notify_url.map(|url| {
+        Arc::new(match notify_secret {
+            Some(secret) => NotifyDelivery::new(
+                store.clone(),
+                notify_queue,
+                clock.clone(),
+                &url,
+                secret.into_bytes(),
+            ),
+            None => NotifyDelivery::announcing(store.clone(), notify_queue, clock.clone()),
+        })
+    });
     let defaults = Timings::default();
     let service = wiring::service(
         store,
@@ -128,6 +184,7 @@ pub async fn service_from_env() -> Result<Functions, lambda_runtime::Error> {
         service,
         names,
         notify,
+        api,
     })
 }
 
@@ -137,7 +194,9 @@ pub struct NotifyDelivery {
     /// The notify queue: a retry is a new message delayed to its time.
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
-    pub notifier: Arc<Notifier>,
+    /// Signs and sends; `None` in the functions that only announce (the API, the sweeper),
+    /// which are never given the notify secret.
+    pub notifier: Option<Arc<Notifier>>,
 }
 
 /// What became of an order's notifications for now.
@@ -181,7 +240,22 @@ impl NotifyDelivery {
             store,
             queue,
             clock,
-            notifier,
+            notifier: Some(notifier),
+        }
+    }
+
+    /// Without a notifier: announces orders on the queue (the sweeper) and serves the
+    /// outbox (the API), but delivers nothing.
+    pub fn announcing(
+        store: Arc<DynamoStore>,
+        queue: Arc<dyn Queue>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            queue,
+            clock,
+            notifier: None,
         }
     }
 
@@ -193,6 +267,10 @@ impl NotifyDelivery {
     /// When the store fails, or the retry message cannot be sent: the record is reported
     /// failed and comes back (and the sweeper finds the order anyway).
     pub async fn deliver_order(&self, id: OrderId) -> Result<Delivered, String> {
+        let notifier = self
+            .notifier
+            .as_ref()
+            .ok_or("this function has no notify secret: it does not deliver notifications")?;
         loop {
             let Some(p) = self
                 .store
@@ -214,8 +292,7 @@ impl NotifyDelivery {
                 // wait, rather than leave it to the sweeper.
                 tokio::time::sleep(Duration::from_millis(early as u64)).await;
             }
-            match self
-                .notifier
+            match notifier
                 .attempt(&p.notification)
                 .await
                 .map_err(|e| e.to_string())?
@@ -433,6 +510,39 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
         assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[tokio::test]
+    async fn a_function_without_the_notify_secret_announces_but_never_delivers() {
+        // Clients of an address nothing listens on: the refusal comes before any call.
+        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
+        let dynamo = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(region.clone())
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .region(region)
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+        let delivery = NotifyDelivery::announcing(
+            Arc::new(DynamoStore::new(dynamo, AwsNames::prefixed("t-"))),
+            Arc::new(SqsQueue::new(
+                sqs,
+                "http://127.0.0.1:9/1/t-orders-notify".into(),
+            )),
+            Arc::new(SystemClock),
+        );
+        let e = delivery
+            .deliver_order(OrderId::new_random())
+            .await
+            .unwrap_err();
+        assert!(e.contains("notify secret"), "{e}");
     }
 
     #[test]

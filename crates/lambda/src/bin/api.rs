@@ -5,16 +5,18 @@ use std::sync::Arc;
 use orderflow_http::metrics::Metrics;
 use orderflow_http::security::Origins;
 use orderflow_http::{AppState, Secret, Security};
+use orderflow_lambda::{ADMIN_TOKEN, Function, WEBHOOK_SECRET};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow_lambda::init_logging();
-    let f = orderflow_lambda::service_from_env().await?;
+    // The secrets are read here, once (from Parameter Store when their `_PARAMETER`
+    // variable names one).
+    let f = orderflow_lambda::service_from_env(Function::Api).await?;
     let service = f.service;
     // Set but empty is a configuration error: the function fails to start, and says why.
-    let secret = |env: &str| Secret::from_config(env, std::env::var(env).ok());
-    let webhook_secret = secret("ORDERFLOW_WEBHOOK_SECRET")?;
-    let admin_token = secret("ORDERFLOW_ADMIN_TOKEN")?;
+    let webhook_secret = Secret::from_config(WEBHOOK_SECRET, f.api.webhook_secret)?;
+    let admin_token = Secret::from_config(ADMIN_TOKEN, f.api.admin_token)?;
     if webhook_secret.is_none() {
         tracing::warn!("no ORDERFLOW_WEBHOOK_SECRET: unsigned payment webhooks are accepted");
     }

@@ -7,7 +7,9 @@ use lambda_runtime::{LambdaEvent, service_fn};
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_lambda::init_logging();
     // Built once per container, reused by every invocation.
-    let f = std::sync::Arc::new(orderflow_lambda::service_from_env().await?);
+    let f = std::sync::Arc::new(
+        orderflow_lambda::service_from_env(orderflow_lambda::Function::Consumer).await?,
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let f = f.clone();
         async move {

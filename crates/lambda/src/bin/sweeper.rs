@@ -8,7 +8,9 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     orderflow_lambda::init_logging();
-    let f = std::sync::Arc::new(orderflow_lambda::service_from_env().await?);
+    let f = std::sync::Arc::new(
+        orderflow_lambda::service_from_env(orderflow_lambda::Function::Sweeper).await?,
+    );
     lambda_runtime::run(service_fn(|event: LambdaEvent<EventBridgeEvent<Value>>| {
         let f = f.clone();
         async move {
