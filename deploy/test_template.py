@@ -66,12 +66,12 @@ GRANTS = {
         "logs:CreateLogStream": {"SweeperLogGroup"},
         "logs:PutLogEvents": {"SweeperLogGroup"},
         "dynamodb:Query": {
-            idx("OrdersTable", "unpaidByExpiry"), idx("OrdersTable", "paidWaiting"),
+            idx("OrdersTable", "unpaidByExpiry"), idx("OrdersTable", "awaitingMessage"),
             idx("OrdersTable", "notifyPending"),
         },
         "dynamodb:GetItem": {"OrdersTable", "InventoryTable"},
         "dynamodb:UpdateItem": {"OrdersTable", "InventoryTable"},
-        "sqs:SendMessage": {"OrdersQueue", "NotifyQueue"},
+        "sqs:SendMessage": {"OrdersQueue", "RefundsQueue", "NotifyQueue"},
     },
 }
 
@@ -101,7 +101,7 @@ SECRETS = {
     "SweeperFunction": {},
 }
 PLAIN_SECRET_VARS = {"ORDERFLOW_WEBHOOK_SECRET", "ORDERFLOW_ADMIN_TOKEN", "ORDERFLOW_NOTIFY_SECRET"}
-INDEXES = {"byUser", "byStatus", "all", "unpaidByExpiry", "paidWaiting", "notifyPending"}
+INDEXES = {"byUser", "byStatus", "all", "unpaidByExpiry", "awaitingMessage", "notifyPending"}
 # Who reads the pending-notifications index (the failed listing, the overdue sweep), and
 # who sends to the notify queue (after each event's write, retries, overdue orders).
 NOTIFY_INDEX_READERS = {"ApiFunction", "SweeperFunction"}
