@@ -26,7 +26,10 @@
 //!
 //! Items are converted with `serde_dynamo`. Every write is conditional; a lost condition is
 //! the port's `Conflict`, and a cancelled place-order transaction is told apart by its
-//! cancellation reasons.
+//! cancellation reasons. Every write (placing, transitions, the outbox, products) that is
+//! throttled or in another transaction's way is tried again under the store's one
+//! [`RetryPolicy`] ([`crate::retry`]): full-jitter backoff within a time budget per call,
+//! then `Overloaded`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,8 +38,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -52,6 +56,7 @@ use orderflow_core::ports::{
 use orderflow_core::stored::{StoredEvent, StoredOrder};
 use serde::{Deserialize, Serialize};
 
+use crate::retry::{Passing, RetryPolicy};
 use crate::{AwsNames, backend};
 
 /// Partitions of the sweeper's index: spreads the writes of a busy shop.
@@ -308,6 +313,8 @@ pub struct DynamoStore {
     /// ([`crate::outbox`]) in the same write; `None` without `--notify-url`, so that a
     /// shop turning them on is not sent its whole past.
     pub(crate) notify: Option<Notify>,
+    /// How writes are tried again when throttled or in another transaction's way.
+    retry: RetryPolicy,
 }
 
 /// Notifications: the outbox is on, and where an order with a new event is announced.
@@ -352,12 +359,58 @@ struct Cursor {
 }
 
 impl DynamoStore {
+    /// The store on `client`'s account, with the default [`RetryPolicy`]. The store uses a
+    /// copy of `client` whose SDK retry layer leaves the errors the store retries itself
+    /// to the store ([`crate::retry`]); the rest of its configuration is `client`'s.
     pub fn new(client: Client, names: AwsNames) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_classifier(crate::retry::LeftToTheStore)
+            .build();
         Self {
-            client,
+            client: Client::from_conf(config),
             names,
             messages: None,
             notify: None,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same store, retrying its writes by `policy` (e.g. another time budget per call).
+    pub fn with_retry(self, policy: RetryPolicy) -> Self {
+        Self {
+            retry: policy,
+            ..self
+        }
+    }
+
+    /// One write that is not a transaction, sent by `send` (once per attempt), tried again
+    /// by the store's retry policy while it is throttled or in a transaction's way. A lost
+    /// condition is `Conflict`, never retried; when the budget is spent, `Overloaded`.
+    pub(crate) async fn retried<T, E, F, Fut>(
+        &self,
+        what: &str,
+        mut send: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut retry = self.retry.start();
+        loop {
+            let e = match send().await {
+                Ok(out) => return Ok(out),
+                Err(e) => e,
+            };
+            if e.code() == Some("ConditionalCheckFailedException") {
+                return Err(StoreError::Conflict);
+            }
+            match e.code().and_then(crate::passing) {
+                Some(why) => retry.pause(why, what).await?,
+                None => return Err(crate::sdk(e)),
+            }
         }
     }
 
@@ -381,29 +434,23 @@ impl DynamoStore {
     /// transaction with every line's inventory item and the customer's allowance (at most
     /// 1 + 50 + 1 = 52 items, within DynamoDB's 100).
     async fn write_transition(&self, t: &Transition) -> Result<(), StoreError> {
+        let what = format!("transition of order {}", t.order_id);
         let order = self.order_update(t)?;
         let mut others = self.stock_updates(t)?;
         others.extend(self.allowance_return(t)?);
         if others.is_empty() {
-            let result = self
+            let update = self
                 .client
                 .update_item()
                 .table_name(order.table_name())
                 .set_key(Some(order.key().clone()))
                 .update_expression(order.update_expression())
                 .set_condition_expression(order.condition_expression().map(str::to_owned))
-                .set_expression_attribute_values(order.expression_attribute_values().cloned())
-                .send()
-                .await;
-            return match result {
-                Ok(_) => Ok(()),
-                Err(e) => match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(_) => {
-                        Err(StoreError::Conflict)
-                    }
-                    other => Err(crate::service(other)),
-                },
-            };
+                .set_expression_attribute_values(order.expression_attribute_values().cloned());
+            return self
+                .retried(&what, || update.clone().send())
+                .await
+                .map(|_| ());
         }
         let items = std::iter::once(order)
             .chain(others)
@@ -412,12 +459,14 @@ impl DynamoStore {
         // The order comes first: its lost condition is the port's `Conflict`; a lost
         // condition on the counters or the allowance (they hold less than the order took)
         // is a backend fault, and nothing is written.
-        match self.transact(items, t.order_id).await {
+        match self.transact(items, &what).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Cancelled(codes)) if condition_failed(codes.first()) => {
                 Err(StoreError::Conflict)
             }
             Err(TxFailure::Cancelled(codes)) => Err(crate::cancelled("transition", &codes)),
+            // `transact` retries these until its budget is spent, then fails.
+            Err(TxFailure::Passing(_)) => Err(StoreError::Overloaded),
             Err(TxFailure::Failed(e)) => Err(e),
         }
     }
@@ -859,35 +908,29 @@ fn decode_cursor(cursor: &str, index: &str) -> Result<Cursor, StoreError> {
 enum TxFailure {
     /// Cancelled; the reason code of each item, in order.
     Cancelled(Vec<Option<String>>),
+    /// Throttled or in another transaction's way as a whole (not item by item).
+    Passing(Passing),
     Failed(StoreError),
 }
 
-/// Attempts of a transaction that another transaction on the same items got in the way of
-/// (`TransactionConflict`): that is contention, not a lost condition, so it is retried.
-const CONFLICT_ATTEMPTS: u32 = 6;
-
-/// Transactions placing one order: the first, and retries after a lost condition on the
-/// counters or the allowance that checking again does not explain, or after a conflict with
-/// another transaction. Past them placing is `Unavailable` (503): the products are too
-/// contended now, and the client may try again.
-const PLACE_ATTEMPTS: u32 = 8;
-
-/// A short pause before trying again after a transaction conflict: at least half of 5 ms
-/// doubled each attempt (up to 160 ms), plus a jitter from the order id's random bits
-/// (UUIDv7: the low 62 bits) mixed with the attempt, so that transactions that collided do
-/// not meet again in step. No random number generator is needed.
-fn backoff(id: OrderId, attempt: u32) -> Duration {
-    let ceiling = 5_000u64 << attempt.min(5);
-    let mut x = (id.as_uuid().as_u128() as u64)
-        ^ u64::from(attempt + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    // splitmix64's finaliser.
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^= x >> 31;
-    Duration::from_micros(ceiling / 2 + x % (ceiling / 2 + 1))
+impl TxFailure {
+    /// Whether the same transaction may pass if tried again, and why.
+    fn passing(&self) -> Option<Passing> {
+        match self {
+            Self::Cancelled(codes) => crate::cancellation_passing(codes),
+            Self::Passing(why) => Some(*why),
+            Self::Failed(_) => None,
+        }
+    }
 }
 
+/// Placing reads and checks again after a lost condition on the counters or the allowance
+/// (something changed after the read) at most this many times, without pausing; past them
+/// (or past the retry budget) the products are too contended now: `Overloaded` (503).
+const PLACE_RECHECKS: u32 = 8;
+
 impl DynamoStore {
+    /// `items` in one transaction, once.
     async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
         let result = self
             .client
@@ -899,34 +942,30 @@ impl DynamoStore {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error().and_then(cancellation_codes) {
                 Some(codes) => Err(TxFailure::Cancelled(codes)),
-                None => Err(TxFailure::Failed(crate::sdk(e))),
+                None => match e.code().and_then(crate::passing) {
+                    Some(why) => Err(TxFailure::Passing(why)),
+                    None => Err(TxFailure::Failed(crate::sdk(e))),
+                },
             },
         }
     }
 
-    /// `items` in one transaction, tried again while another transaction is in the way;
-    /// `id` (the order it is for) seeds the jitter.
-    async fn transact(&self, items: Vec<TransactWriteItem>, id: OrderId) -> Result<(), TxFailure> {
-        for attempt in 0..CONFLICT_ATTEMPTS {
-            match self.transact_once(items.clone()).await {
-                Err(TxFailure::Cancelled(codes)) if contended(&codes) => {
-                    tokio::time::sleep(backoff(id, attempt)).await;
-                }
-                other => return other,
+    /// `items` in one transaction, tried again by the store's retry policy while it is
+    /// cancelled only by throttling or another transaction in its way (never after a lost
+    /// condition); when the budget is spent, `Failed(Overloaded)`.
+    async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxFailure> {
+        let mut retry = self.retry.start();
+        loop {
+            let failure = match self.transact_once(items.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(f) => f,
+            };
+            match failure.passing() {
+                Some(why) => retry.pause(why, what).await.map_err(TxFailure::Failed)?,
+                None => return Err(failure),
             }
         }
-        // Contention, not a lost condition: the client may try again shortly.
-        Err(TxFailure::Failed(StoreError::unavailable(
-            std::io::Error::other("transaction kept conflicting"),
-        )))
     }
-}
-
-/// Whether a transaction was cancelled only because another one was in its way: no
-/// condition was lost, so the same transaction may pass later.
-fn contended(codes: &[Option<String>]) -> bool {
-    let has = |code: &str| codes.iter().any(|c| c.as_deref() == Some(code));
-    has("TransactionConflict") && !has("ConditionalCheckFailed")
 }
 
 fn cancellation_codes(e: &TransactWriteItemsError) -> Option<Vec<Option<String>>> {
@@ -958,7 +997,9 @@ impl OrderStore for DynamoStore {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         // The counters and the allowance follow the order and its key in the transaction.
         let counters_from = 1 + usize::from(new.idempotency.is_some());
-        let mut attempts = 0;
+        let what = format!("placing order {}", o.id);
+        let mut retry = self.retry.start();
+        let mut rechecks = 0;
         loop {
             // Again on each retry: a concurrent request with the same key may have won.
             if let Some(idem) = &new.idempotency
@@ -968,23 +1009,22 @@ impl OrderStore for DynamoStore {
             }
             let read = self.read_cart(o).await?;
             let lines = read.check(&o.lines).map_err(StoreError::Refused)?;
-            if attempts == PLACE_ATTEMPTS {
-                return Err(StoreError::unavailable(std::io::Error::other(format!(
-                    "placing order {}: its products or the customer's allowance kept changing \
-                     or conflicting over {PLACE_ATTEMPTS} transactions",
-                    o.id
-                ))));
-            }
-            attempts += 1;
             let placed = Order { lines, ..o.clone() };
             let items = self.place_items(&new, &placed, &read, seq)?;
-            let codes = match self.transact_once(items).await {
+            let failure = match self.transact_once(items).await {
                 Ok(()) => {
                     self.announce(o.id).await;
                     return Ok(Placed::Created(placed));
                 }
-                Err(TxFailure::Failed(e)) => return Err(e),
-                Err(TxFailure::Cancelled(codes)) => codes,
+                Err(f) => f,
+            };
+            let codes = match failure {
+                TxFailure::Failed(e) => return Err(e),
+                TxFailure::Passing(why) => {
+                    retry.pause(why, &what).await?;
+                    continue;
+                }
+                TxFailure::Cancelled(codes) => codes,
             };
             // The key was taken by a concurrent request: that one's order is the answer (even
             // if the stock ran out meanwhile).
@@ -997,15 +1037,21 @@ impl OrderStore for DynamoStore {
                     .ok_or_else(|| backend("idempotency key vanished"))?;
                 return self.replay(seen, &idem.fingerprint).await;
             }
+            // Something changed after the read: read and check again.
             if codes
                 .iter()
                 .skip(counters_from)
                 .any(|c| condition_failed(Some(c)))
             {
+                if rechecks == PLACE_RECHECKS || retry.spent() {
+                    tracing::warn!(order = %o.id, rechecks, "placing: the products or the customer's allowance kept changing");
+                    return Err(StoreError::Overloaded);
+                }
+                rechecks += 1;
                 continue;
             }
-            if contended(&codes) {
-                tokio::time::sleep(backoff(o.id, attempts - 1)).await;
+            if let Some(why) = crate::cancellation_passing(&codes) {
+                retry.pause(why, &what).await?;
                 continue;
             }
             return Err(crate::cancelled("place order", &codes));
@@ -1174,12 +1220,12 @@ impl OrderStore for DynamoStore {
             }
             LimitChange::Remove => expr.push_str(" REMOVE maxPerUser"),
         }
-        let out = update
+        let update = update
             .update_expression(expr)
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(crate::sdk)?;
+            .return_values(ReturnValue::AllNew);
+        let out = self
+            .retried(&format!("setting product {id}"), || update.clone().send())
+            .await?;
         let item = out
             .attributes
             .ok_or_else(|| backend("no attributes returned"))?;
@@ -1240,22 +1286,6 @@ mod tests {
     use super::*;
     use crate::setup::{QueueSpec, init};
 
-    #[test]
-    fn backoff_is_short_grows_and_differs_between_orders() {
-        let (a, b) = (OrderId::new_random(), OrderId::new_random());
-        for _ in 0..1000 {
-            let id = OrderId::new_random();
-            for attempt in 0..PLACE_ATTEMPTS {
-                let ceiling = Duration::from_millis(5 << attempt.min(5));
-                let d = backoff(id, attempt);
-                assert!(d >= ceiling / 2 && d <= ceiling, "{attempt}: {d:?}");
-            }
-        }
-        let spread: Vec<_> = (0..PLACE_ATTEMPTS).map(|i| backoff(a, i)).collect();
-        let other: Vec<_> = (0..PLACE_ATTEMPTS).map(|i| backoff(b, i)).collect();
-        assert_ne!(spread, other, "two orders do not wait in step");
-    }
-
     // The cases below run on the emulator, as tests/contract.rs does (`scripts/test`
     // starts it); without `AWS_ENDPOINT_URL` they fail, never skip.
 
@@ -1311,6 +1341,7 @@ mod tests {
             Err(TxFailure::Cancelled(codes)) => {
                 Some(codes.into_iter().map(Option::unwrap_or_default).collect())
             }
+            Err(TxFailure::Passing(why)) => panic!("{why:?}"),
             Err(TxFailure::Failed(e)) => panic!("{e:?}"),
         }
     }

@@ -24,7 +24,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use orderflow_core::domain::{OrderId, Timestamp};
 use orderflow_core::messages::OrderMessage;
@@ -182,22 +181,19 @@ impl DynamoStore {
         condition: &str,
         values: HashMap<String, AttributeValue>,
     ) -> Result<bool, StoreError> {
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.names.orders_table)
             .key("orderId", s(id.to_string()))
             .update_expression(expr)
             .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
+            .set_expression_attribute_values(Some(values));
+        let what = format!("outbox of order {id}");
+        match self.retried(&what, || update.clone().send()).await {
             Ok(_) => Ok(true),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Ok(false),
-                other => Err(crate::service(other)),
-            },
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e),
         }
     }
 }
