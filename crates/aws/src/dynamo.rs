@@ -1184,13 +1184,11 @@ impl OrderStore for DynamoStore {
         if order.events > 0 {
             update = update.expression_attribute_values(":e", n(i64::from(order.events)));
         }
-        match update.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match e.into_service_error() {
-                UpdateItemError::ConditionalCheckFailedException(_) => Err(StoreError::Conflict),
-                other => Err(crate::service(other)),
-            },
-        }
+        self.retried(&format!("rescheduling order {}", order.id), || {
+            update.clone().send()
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn put_product(

@@ -43,8 +43,9 @@ pub enum StoreError {
     /// Listing: the cursor was not made by this store.
     #[error("cursor not recognised")]
     InvalidCursor,
-    /// The store takes no more work now (its write queue is full). Nothing was written;
-    /// the same call later may succeed.
+    /// The store takes no more work now (its write queue is full; DynamoDB throttling or
+    /// contention outlasted the retries). Nothing was written; the same call later may
+    /// succeed.
     #[error("the store is overloaded")]
     Overloaded,
     /// The store cannot write now (disk full, read-only file, I/O error, throttled).

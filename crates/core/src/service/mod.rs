@@ -163,7 +163,8 @@ impl OrderService {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Internal(StoreError::Conflict))
+        // Contention beyond reason (never seen in practice): the client may try again.
+        Err(Error::Overloaded)
     }
 
     /// # Errors
