@@ -1,65 +1,81 @@
 //! The Lambda handlers, invoked with real event payloads (SQS batch, EventBridge
-//! schedule). The service under them runs on the embedded store with a manual clock: what
-//! is tested here is the handlers' part, the routing and the partial batch response.
+//! schedule), on the backend they are deployed with: DynamoDB and SQS, on the emulator
+//! that `scripts/test` starts (`AWS_ENDPOINT_URL`; without it these tests fail, they never
+//! skip), under tables and queues of their own. The clock is a manual one: what is tested
+//! here is the handlers' part, the routing and the partial batch response.
 
-use orderflow_core::domain::UserId;
-use orderflow_core::domain::{LimitChange, Lines, ProductId};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use orderflow_aws::AwsNames;
+use orderflow_aws::dynamo::Messages;
+use orderflow_aws::setup::{QueueSpec, init};
+use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::lifecycle::PaymentOutcome;
+use orderflow_core::domain::{LimitChange, Lines, ProductId, UserId};
 use orderflow_core::domain::{OrderStatus, Quantity, RefundStatus, StockCount, Timestamp};
 use orderflow_core::messages::OrderMessage;
-use orderflow_core::ports::Clock;
-use orderflow_core::service::{Gateways, OrderService, PlaceOrder, Queues, Settings};
-use orderflow_sqlite::queue::{ORDERS_QUEUE, PAYMENTS_QUEUE, REFUNDS_QUEUE};
-use orderflow_sqlite::{QueueSettings, SqliteStore};
-use orderflow_worker::simulated::{MockRefundGateway, SimulatedWork};
+use orderflow_core::ports::{Clock, Queue};
+use orderflow_core::service::{OrderService, PlaceOrder, Queues};
+use orderflow_worker::wiring::{self, Timings};
 use serde_json::json;
 
+const T0: Timestamp = Timestamp::from_millis(1_790_000_000_000);
+
 struct World {
-    service: OrderService,
+    service: Arc<OrderService>,
     clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    names: AwsNames,
 }
 
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_790_000_000_000)));
-    let q = |name| Arc::new(store.queue(name, QueueSettings::default(), clock.clone()));
-    let queues = Queues {
-        orders: q(ORDERS_QUEUE),
-        refunds: q(REFUNDS_QUEUE),
-        payments: q(PAYMENTS_QUEUE),
+/// Fresh tables and queues (made by `orderflow aws init`'s functions under a prefix of
+/// their own), the service over them as the Lambda functions wire it, with no simulated
+/// work or refund time.
+async fn world() -> World {
+    assert!(
+        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
+        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
+    );
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let (dynamo, sqs) = (
+        aws_sdk_dynamodb::Client::new(&config),
+        aws_sdk_sqs::Client::new(&config),
+    );
+    let prefix = format!("h{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let names = AwsNames::prefixed(&prefix);
+    init(&dynamo, &sqs, &names, QueueSpec::default())
+        .await
+        .expect("aws init");
+    let clock = Arc::new(ManualClock::new(T0));
+    let q = |name: String| {
+        let sqs = sqs.clone();
+        async move { Arc::new(SqsQueue::by_name(sqs, &name).await.unwrap()) as Arc<dyn Queue> }
     };
-    let service = OrderService::new(
+    let queues = Queues {
+        orders: q(names.queue.clone()).await,
+        refunds: q(names.refunds_queue()).await,
+        payments: q(names.payments_queue()).await,
+    };
+    let store = DynamoStore::new(dynamo, names.clone()).with_messages(Messages {
+        orders: queues.orders.clone(),
+        refunds: queues.refunds.clone(),
+    });
+    let service = wiring::service(
         Arc::new(store),
         queues,
-        Gateways {
-            processor: Arc::new(SimulatedWork {
-                delay: Duration::ZERO,
-            }),
-            refunds: Arc::new(MockRefundGateway {
-                delay: Duration::ZERO,
-            }),
-        },
         clock.clone(),
-        Settings::default(),
+        Timings {
+            processing: Duration::ZERO,
+            refund: Duration::ZERO,
+            ..Timings::default()
+        },
     );
     World {
         service,
         clock,
-        _dir: dir,
+        names,
     }
-}
-
-/// The queue names the fixtures' ARNs end with.
-fn names() -> AwsNames {
-    AwsNames::prefixed("orderflow-")
 }
 
 async fn placed(w: &World) -> orderflow_core::domain::Order {
@@ -80,7 +96,9 @@ async fn placed(w: &World) -> orderflow_core::domain::Order {
         .unwrap()
 }
 
-fn event(file: &str, replacements: &[(&str, String)]) -> String {
+/// A fixture event with its placeholders filled in, and its queue ARNs (which end with
+/// the default names, `orderflow-orders…`) moved to `names`' queues.
+fn event(file: &str, replacements: &[(&str, String)], names: &AwsNames) -> String {
     let mut text = std::fs::read_to_string(format!(
         "{}/tests/events/{file}",
         env!("CARGO_MANIFEST_DIR")
@@ -91,12 +109,12 @@ fn event(file: &str, replacements: &[(&str, String)]) -> String {
         let escaped = serde_json::to_string(to).unwrap();
         text = text.replace(&format!("\"{from}\""), &escaped);
     }
-    text
+    text.replace(":orderflow-orders", &format!(":{}", names.queue))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sqs_batch_with_one_bad_record_reports_exactly_that_record() {
-    let w = world();
+    let w = world().await;
     let paid = placed(&w).await;
     w.service
         .handle_payment(paid.id, PaymentOutcome::Success, None)
@@ -118,9 +136,10 @@ async fn an_sqs_batch_with_one_bad_record_reports_exactly_that_record() {
             ("__ORDER_MESSAGE__", OrderMessage::body(paid.id)),
             ("__REFUND_MESSAGE__", OrderMessage::body(refunded.id)),
         ],
+        &w.names,
     );
     let batch: SqsEvent = serde_json::from_str(&json).unwrap();
-    let response = orderflow_lambda::handle_sqs(&w.service, &names(), None, batch).await;
+    let response = orderflow_lambda::handle_sqs(&w.service, &w.names, None, batch).await;
 
     let failed: Vec<_> = response
         .batch_item_failures
@@ -140,9 +159,9 @@ async fn an_sqs_batch_with_one_bad_record_reports_exactly_that_record() {
     assert_eq!(refunded.state.refund, RefundStatus::Completed);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_event_sweeps() {
-    let w = world();
+    let w = world().await;
     let o = placed(&w).await;
     w.clock.advance(Duration::from_secs(30 * 60 + 1));
     // At its deadline already: nothing is started, and it says so.
@@ -174,6 +193,11 @@ fn a_sweep_stops_a_margin_before_its_lambda_deadline() {
 #[test]
 fn an_eventbridge_schedule_event_is_what_the_sweeper_function_takes() {
     let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<serde_json::Value> =
-        serde_json::from_str(&event("scheduled.json", &[])).unwrap();
+        serde_json::from_str(&event(
+            "scheduled.json",
+            &[],
+            &AwsNames::prefixed("orderflow-"),
+        ))
+        .unwrap();
     assert_eq!(event.detail_type, "Scheduled Event");
 }
