@@ -2,7 +2,8 @@
 //! queue's own settings (made by `aws init`); this maps sends, receives, deletes and
 //! releases.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -13,29 +14,44 @@ use aws_sdk_sqs::types::{
     MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
     SendMessageBatchRequestEntry,
 };
-use orderflow_core::ports::{Delivery, Queue, StoreError};
+use orderflow_core::clock::SystemClock;
+use orderflow_core::domain::Timestamp;
+use orderflow_core::ports::{Clock, Delivery, Queue, StoreError};
 
 use crate::backend;
 
 /// SQS delays a message at most 15 minutes; a longer delay is carried in this attribute
-/// and served by hiding the message again when it comes early (a Lambda event source does
-/// not: its handler reads the attribute itself).
+/// (the due time, milliseconds since the epoch) and served when the message comes early:
+/// [`SqsQueue::receive`] hides it again, the Lambda consumer (whose event source receives
+/// for it) sends it on as a new message. Both ask [`still_to_wait`].
 pub const NOT_BEFORE: &str = "orderflow-not-before";
+/// SQS's longest `DelaySeconds`.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 /// SQS's longest visibility timeout.
 const MAX_HIDE: Duration = Duration::from_secs(12 * 3600);
 
+/// The due time in a [`NOT_BEFORE`] attribute's value (`None` when absent or malformed:
+/// the message is due).
+pub fn not_before(value: Option<&str>) -> Option<Timestamp> {
+    value
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(Timestamp::from_millis)
+}
+
+/// The one rule for a message that may carry a due time ([`NOT_BEFORE`]): how long it must
+/// still wait at `now`, or `None` when it is due (or carries none) and is handled now.
+pub fn still_to_wait(not_before: Option<Timestamp>, now: Timestamp) -> Option<Duration> {
+    let left = not_before?.as_millis() - now.as_millis();
+    (left > 0).then(|| Duration::from_millis(left as u64))
+}
+
+/// The queue port on one SQS queue. Due times beyond SQS's 15 minutes are reckoned on
+/// `clock` (the system's, unless [`SqsQueue::with_clock`] says otherwise).
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
     url: String,
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    clock: Arc<dyn Clock>,
 }
 
 /// Whole seconds, rounded up (SQS counts in seconds).
@@ -45,7 +61,17 @@ fn secs(d: Duration) -> i32 {
 
 impl SqsQueue {
     pub fn new(client: Client, url: String) -> Self {
-        Self { client, url }
+        Self {
+            client,
+            url,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same queue, reckoning due times on `clock` (the service's, in tests a manual one).
+    #[must_use]
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        Self { clock, ..self }
     }
 
     /// The queue called `name`, which must exist (`orderflow aws init` makes it).
@@ -60,7 +86,7 @@ impl SqsQueue {
             .await
             .map_err(|e| backend(format!("queue {name}: {}", DisplayErrorContext(e))))?;
         let url = out.queue_url.ok_or_else(|| backend("no queue URL"))?;
-        Ok(Self { client, url })
+        Ok(Self::new(client, url))
     }
 
     pub fn url(&self) -> &str {
@@ -78,12 +104,12 @@ impl Queue for SqsQueue {
             .message_body(body)
             .delay_seconds(secs(delay.min(MAX_DELAY)));
         if delay > MAX_DELAY {
-            let at = now_ms() + delay.as_millis() as i64;
+            let at = self.clock.now().plus(delay);
             req = req.message_attributes(
                 NOT_BEFORE,
                 MessageAttributeValue::builder()
                     .data_type("Number")
-                    .string_value(at.to_string())
+                    .string_value(at.as_millis().to_string())
                     .build()
                     .map_err(backend)?,
             );
@@ -139,18 +165,15 @@ impl Queue for SqsQueue {
         let mut deliveries = Vec::new();
         for m in out.messages.unwrap_or_default() {
             let receipt = m.receipt_handle.clone().unwrap_or_default();
-            let early = m
-                .message_attributes
-                .as_ref()
-                .and_then(|a| a.get(NOT_BEFORE))
-                .and_then(|v| v.string_value.as_deref())
-                .and_then(|v| v.parse::<i64>().ok())
-                .map(|at| at - now_ms())
-                .filter(|left| *left > 0);
-            if let Some(left) = early {
+            let due = not_before(
+                m.message_attributes
+                    .as_ref()
+                    .and_then(|a| a.get(NOT_BEFORE))
+                    .and_then(|v| v.string_value.as_deref()),
+            );
+            if let Some(left) = still_to_wait(due, self.clock.now()) {
                 // Not yet: hide it until its time (in steps of at most 12 h).
-                let hide = Duration::from_millis(left as u64).min(MAX_HIDE);
-                self.release(&receipt, hide).await?;
+                self.release(&receipt, left.min(MAX_HIDE)).await?;
                 continue;
             }
             let count = m
@@ -215,5 +238,33 @@ impl Queue for SqsQueue {
             .await
             .map(|_| ())
             .map_err(crate::sdk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_790_000_000_000);
+
+    #[test]
+    fn a_message_waits_until_its_due_time_and_not_a_millisecond_more() {
+        let at = |ms: i64| Some(Timestamp::from_millis(NOW.as_millis() + ms));
+        assert_eq!(still_to_wait(None, NOW), None, "no due time: due");
+        assert_eq!(still_to_wait(at(-1), NOW), None, "past: due");
+        assert_eq!(still_to_wait(at(0), NOW), None, "its very time: due");
+        assert_eq!(still_to_wait(at(1), NOW), Some(Duration::from_millis(1)));
+        assert_eq!(
+            still_to_wait(at(30 * 60_000), NOW.plus(Duration::from_secs(15 * 60))),
+            Some(Duration::from_secs(15 * 60)),
+            "a 30-minute delay after 15 minutes"
+        );
+    }
+
+    #[test]
+    fn the_attribute_is_milliseconds_since_the_epoch() {
+        assert_eq!(not_before(Some("1790000000000")), Some(NOW));
+        assert_eq!(not_before(Some("soon")), None);
+        assert_eq!(not_before(None), None);
     }
 }

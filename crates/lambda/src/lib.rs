@@ -17,7 +17,8 @@
 //!
 //! A simulated payment with a delay is an SQS message with `DelaySeconds` on the payments
 //! queue, handled by the consumer when it becomes visible: no timer lives in a Lambda that
-//! is frozen after it answers.
+//! is frozen after it answers. A delay longer than SQS's 15 minutes comes early with its
+//! due time in an attribute, and is sent on for the rest of its wait (module `delays`).
 //!
 //! The handlers here are plain functions of the service and the event, so tests call them
 //! with real event payloads; the binaries only wire them to the runtime.
@@ -46,6 +47,8 @@ use orderflow_core::service::{OrderService, Queues};
 use orderflow_worker::notifier::{Attempt, Notifier};
 use orderflow_worker::wiring::{self, Timings, Work};
 use serde_json::{Value, json};
+
+mod delays;
 
 /// A duration from the environment (`2s`, `500ms`), or `default`.
 fn env_duration(name: &str, default: Duration) -> Duration {
@@ -356,15 +359,15 @@ pub async fn handle_sqs(
         let result = if queue == names.refunds_queue() {
             wiring::handle(service, Work::Refunds, &body).await
         } else if queue == names.payments_queue() {
-            report_simulated_payment(service, &body).await
+            // A payment delayed beyond SQS's longest delay is reported at its due time.
+            let payments = service.queues().payments.as_ref();
+            match delays::send_on_if_early(payments, service.clock().now(), &record).await {
+                Ok(false) => report_simulated_payment(service, &body).await,
+                sent_on => sent_on.map(|_| ()),
+            }
         } else if queue == names.notify_queue() {
             // A retry later than SQS's longest delay carries its time in an attribute.
-            let not_before = record
-                .message_attributes
-                .get(orderflow_aws::sqs::NOT_BEFORE)
-                .and_then(|a| a.string_value.as_deref())
-                .and_then(|v| v.parse::<i64>().ok())
-                .map(Timestamp::from_millis);
+            let not_before = delays::due_time(&record);
             deliver_notifications(notify, &body, not_before).await
         } else {
             wiring::handle(service, Work::Orders, &body).await
@@ -409,10 +412,8 @@ async fn deliver_notifications(
 ) -> Result<(), String> {
     let notify = notify.ok_or("a notify message, but ORDERFLOW_NOTIFY_URL is not set")?;
     let id = OrderMessage::parse(body).ok_or("not an order message")?;
-    let now = notify.clock.now();
-    if let Some(at) = not_before.filter(|at| *at > now) {
+    if let Some(wait) = orderflow_aws::sqs::still_to_wait(not_before, notify.clock.now()) {
         // Early: send it on for the rest of its wait (a new message, receive count 1).
-        let wait = Duration::from_millis((at.as_millis() - now.as_millis()) as u64);
         return notify
             .queue
             .send(body, wait)

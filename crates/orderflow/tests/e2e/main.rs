@@ -18,5 +18,6 @@ mod payments;
 mod races;
 mod restart;
 mod security;
+mod shutdown;
 mod stuck;
 mod validation;
