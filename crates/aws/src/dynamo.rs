@@ -1282,24 +1282,13 @@ mod tests {
     use orderflow_core::testing::placed_cart;
 
     use super::*;
-    use crate::setup::{QueueSpec, init};
+    use crate::setup::QueueSpec;
 
     // The cases below run on the emulator, as tests/contract.rs does (`scripts/test`
     // starts it); without `AWS_ENDPOINT_URL` they fail, never skip.
 
     async fn fresh_store() -> DynamoStore {
-        assert!(
-            std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-            "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-        );
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let dynamo = Client::new(&config);
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let prefix = format!("u{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-        let names = AwsNames::prefixed(&prefix);
-        init(&dynamo, &sqs, &names, QueueSpec::default())
-            .await
-            .expect("aws init");
+        let (names, dynamo, _) = crate::emulator::fresh("u", QueueSpec::default()).await;
         DynamoStore::new(dynamo, names)
     }
 

@@ -20,6 +20,8 @@
 
 pub mod config;
 pub mod dynamo;
+#[cfg(any(test, feature = "testing"))]
+pub mod emulator;
 pub mod outbox;
 pub mod retry;
 pub mod setup;

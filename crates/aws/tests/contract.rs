@@ -16,26 +16,9 @@ use orderflow_core::testing::lifecycle_contract::{LifecycleFixture, START};
 use orderflow_core::testing::outbox_contract::OutboxFixture;
 use orderflow_core::testing::queue_contract::{Elapse, QueueFixture};
 
-/// The emulator's clients; panics (fails the test) when it is not configured.
-async fn clients() -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-    );
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    (
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
-    )
-}
-
 /// Fresh tables and queues under a new prefix.
 async fn fresh(spec: QueueSpec) -> (AwsNames, aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
-    let (dynamo, sqs) = clients().await;
-    let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let names = AwsNames::prefixed(&prefix);
-    init(&dynamo, &sqs, &names, spec).await.expect("aws init");
-    (names, dynamo, sqs)
+    orderflow_aws::emulator::fresh("t", spec).await
 }
 
 async fn fresh_dynamo_store() -> (Arc<dyn OrderStore>, ()) {

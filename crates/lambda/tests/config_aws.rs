@@ -11,11 +11,7 @@ use orderflow_aws::setup::{QueueSpec, init};
 use orderflow_lambda::config::{self, QueueUrls};
 
 async fn sdk() -> aws_config::SdkConfig {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-    );
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    orderflow_aws::emulator::config().await
 }
 
 fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_sqs::types::QueueAttributeName;
 use orderflow_aws::dynamo::Messages;
-use orderflow_aws::setup::{QueueSpec, init};
+use orderflow_aws::setup::QueueSpec;
 use orderflow_aws::sqs::NOT_BEFORE;
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
@@ -72,20 +72,7 @@ async fn world() -> World {
 }
 
 async fn world_paying_within(payment_timeout: Duration) -> World {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-    );
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let (dynamo, sqs) = (
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
-    );
-    let prefix = format!("h{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let names = AwsNames::prefixed(&prefix);
-    init(&dynamo, &sqs, &names, QueueSpec::default())
-        .await
-        .expect("aws init");
+    let (names, dynamo, sqs) = orderflow_aws::emulator::fresh("h", QueueSpec::default()).await;
     let clock = Arc::new(ManualClock::new(T0));
     let q = |name: String| {
         let (sqs, clock) = (sqs.clone(), clock.clone());

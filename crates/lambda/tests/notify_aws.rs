@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use orderflow_aws::dynamo::Notify;
-use orderflow_aws::setup::{QueueSpec, init};
+use orderflow_aws::setup::QueueSpec;
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
 use orderflow_core::domain::notify::RETRY_FOR;
@@ -99,20 +99,7 @@ struct World {
 }
 
 async fn world(refuse: usize) -> World {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-    );
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let (dynamo, sqs) = (
-        aws_sdk_dynamodb::Client::new(&config),
-        aws_sdk_sqs::Client::new(&config),
-    );
-    let prefix = format!("n{}-", &uuid::Uuid::new_v4().simple().to_string()[..10]);
-    let names = AwsNames::prefixed(&prefix);
-    init(&dynamo, &sqs, &names, QueueSpec::default())
-        .await
-        .expect("aws init");
+    let (names, dynamo, sqs) = orderflow_aws::emulator::fresh("n", QueueSpec::default()).await;
     let receiver = Arc::new(Receiver {
         refuse,
         ..Receiver::default()

@@ -239,16 +239,8 @@ async fn on_the_embedded_queue_a_receive_under_way_at_shutdown_hands_back_what_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_sqs_a_receive_under_way_at_shutdown_hands_back_what_it_brings() {
-    assert!(
-        std::env::var_os("AWS_ENDPOINT_URL").is_some(),
-        "AWS_ENDPOINT_URL is not set: run these through scripts/test, which starts the emulator"
-    );
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let sqs = aws_sdk_sqs::Client::new(&config);
-    let name = format!(
-        "w{}-orders",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
+    let (_, sqs) = orderflow_aws::emulator::clients().await;
+    let name = format!("{}orders", orderflow_aws::emulator::prefix("w"));
     let url = sqs
         .create_queue()
         .queue_name(&name)
