@@ -60,7 +60,8 @@ GRANTS = {
         "sqs:DeleteMessage": WORK_QUEUES,
         "sqs:ChangeMessageVisibility": WORK_QUEUES,
         "sqs:GetQueueAttributes": WORK_QUEUES,
-        "sqs:SendMessage": {"OrdersQueue", "RefundsQueue", "NotifyQueue"},
+        # Delays beyond SQS's 15 minutes go on as a new payments message.
+        "sqs:SendMessage": {"OrdersQueue", "RefundsQueue", "PaymentsQueue", "NotifyQueue"},
     },
     "SweeperFunction": {
         "logs:CreateLogStream": {"SweeperLogGroup"},

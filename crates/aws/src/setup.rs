@@ -204,8 +204,9 @@ pub async fn init(
         .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
     create_table(dynamo, orders, &names.orders_table).await?;
     // A table made by an older version lacks the newer indexes: add them, one at a time
-    // (DynamoDB creates one index per table update). Such a table also keeps its
-    // `paidWaiting` index, read until the orders it holds have moved on.
+    // (DynamoDB creates one index per table update). Such a table also keeps its old
+    // `paidWaiting` index, which nothing reads any more: orders paid before the upgrade
+    // join the new index at their next change (see the README on upgrading).
     use ScalarAttributeType as T;
     let notify = gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue");
     add_index(

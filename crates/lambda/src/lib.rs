@@ -455,8 +455,13 @@ pub async fn handle_schedule(
 ) -> Result<Value, lambda_runtime::Error> {
     let (swept, resent) =
         tokio::join!(service.sweep_once(stop_at), service.resend_awaited(stop_at));
+    // Its failure is logged and reported, never made the whole invocation's: the sweep
+    // and the re-sends are done and committed.
     let announced = match notify {
-        Some(n) => n.announce_overdue().await?,
+        Some(n) => n.announce_overdue().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "announcing overdue notifications failed; the next sweep tries again");
+            0
+        }),
         None => 0,
     };
     let report = json!({

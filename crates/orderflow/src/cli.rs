@@ -176,6 +176,11 @@ pub struct WorkerArgs {
     /// How long the mock refund gateway takes to confirm a refund.
     #[arg(long, env = "ORDERFLOW_REFUND_DELAY", default_value = "2s", value_parser = duration)]
     pub refund_delay: Duration,
+
+    /// The processing lease this worker's claims carry (as `serve --resend-after`): keep it
+    /// the same on every process of one deployment.
+    #[arg(long, env = "ORDERFLOW_RESEND_AFTER", default_value = "2m", value_parser = positive_duration)]
+    pub resend_after: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         Timings {
             processing: args.processing_delay,
             refund: args.refund_delay,
+            resend_after: args.resend_after,
             // Placing orders is not the worker's business.
             ..Timings::default()
         },
