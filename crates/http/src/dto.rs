@@ -246,10 +246,40 @@ pub enum PlaceOrderBody {
     Cart(CartOrderBody),
 }
 
+/// A JSON object whose keys are all distinct: a field given twice is an error, as the
+/// derived deserializers of the other bodies make it (a map would keep the last silently).
+struct DistinctKeys(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for DistinctKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DistinctKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<DistinctKeys, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some((k, v)) = access.next_entry::<String, serde_json::Value>()? {
+                    if map.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("duplicate field `{k}`")));
+                    }
+                    map.insert(k, v);
+                }
+                Ok(DistinctKeys(map))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
 impl<'de> Deserialize<'de> for PlaceOrderBody {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let map = serde_json::Map::deserialize(d)?;
+        let DistinctKeys(map) = DistinctKeys::deserialize(d)?;
         let form = match (map.contains_key("items"), map.contains_key("productId")) {
             (true, true) => {
                 return Err(D::Error::custom(
@@ -626,6 +656,11 @@ mod tests {
             parse(r#"{"userId": "u", "productId": "a"}"#),
             Ok(PlaceOrderBody::Single(_))
         ));
+        let twice = parse(r#"{"userId": "a", "userId": "b", "productId": "p"}"#).unwrap_err();
+        assert!(
+            twice.to_string().contains("duplicate field `userId`"),
+            "{twice}"
+        );
     }
 
     #[test]

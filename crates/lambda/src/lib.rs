@@ -50,25 +50,22 @@ use serde_json::{Value, json};
 
 mod delays;
 
-/// A duration from the environment (`2s`, `500ms`), or `default`.
-fn env_duration(name: &str, default: Duration) -> Duration {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| parse_duration(&v))
-        .unwrap_or(default)
+/// A duration from the environment (`2s`, `500ms`, `1m30s`: as the command line takes
+/// them), or `default` when unset.
+///
+/// # Errors
+/// A value that is not a duration: the cold start fails and says which variable, rather
+/// than run with a default nobody chose.
+fn env_duration(name: &str, default: Duration) -> Result<Duration, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) => parse_duration(&v)
+            .ok_or_else(|| format!("{name}={v:?} is not a duration (examples: 500ms, 2s, 30m)")),
+    }
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = n.parse().ok()?;
-    Some(match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return None,
-    })
+    humantime::parse_duration(s.trim()).ok()
 }
 
 /// Which function is starting: it decides which secrets are read.
@@ -177,10 +174,10 @@ pub async fn service_from_env(function: Function) -> Result<Functions, lambda_ru
         queues,
         clock,
         Timings {
-            processing: env_duration("ORDERFLOW_PROCESSING_DELAY", defaults.processing),
-            refund: env_duration("ORDERFLOW_REFUND_DELAY", defaults.refund),
-            payment_timeout: env_duration("ORDERFLOW_PAYMENT_TIMEOUT", defaults.payment_timeout),
-            resend_after: env_duration("ORDERFLOW_RESEND_AFTER", defaults.resend_after),
+            processing: env_duration("ORDERFLOW_PROCESSING_DELAY", defaults.processing)?,
+            refund: env_duration("ORDERFLOW_REFUND_DELAY", defaults.refund)?,
+            payment_timeout: env_duration("ORDERFLOW_PAYMENT_TIMEOUT", defaults.payment_timeout)?,
+            resend_after: env_duration("ORDERFLOW_RESEND_AFTER", defaults.resend_after)?,
         },
     );
     Ok(Functions {
@@ -515,7 +512,9 @@ mod tests {
         assert_eq!(parse_duration("2s"), Some(Duration::from_secs(2)));
         assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
         assert_eq!(parse_duration("30m"), Some(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("soon"), None);
+        assert!(env_duration("ORDERFLOW_TEST_UNSET_DURATION", Duration::ZERO).is_ok());
     }
 
     #[tokio::test]
