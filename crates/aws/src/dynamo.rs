@@ -46,8 +46,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Available, LimitChange, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId,
-    Refusal, Resend, StockCount, Timestamp, UserId, check_cart,
+    LimitChange, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, Refusal,
+    Resend, StockCount, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -272,12 +272,7 @@ impl CartRead {
     fn check(&self, lines: &Lines) -> Result<Lines, Refusal> {
         check_cart(
             lines,
-            |p| {
-                self.products.get(p).map(|p| Available {
-                    stock_count: p.stock_count,
-                    max_per_user: p.max_per_user,
-                })
-            },
+            |p| self.products.get(p).map(Product::available),
             |p| self.held.get(p).copied().unwrap_or(0),
         )
     }

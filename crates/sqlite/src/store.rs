@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Available, LimitChange, Lines, Order, OrderEvent, OrderId, Product, ProductId, Resend,
-    StockCount, Timestamp, UserId, check_cart,
+    LimitChange, Lines, Order, OrderEvent, OrderId, Product, ProductId, Resend, StockCount,
+    Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -292,10 +292,10 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
     let lines = check_cart(
         &o.lines,
         |p| {
-            products.get(p).cloned().flatten().map(|p| Available {
-                stock_count: p.stock_count,
-                max_per_user: p.max_per_user,
-            })
+            products
+                .get(p)
+                .and_then(Option::as_ref)
+                .map(Product::available)
         },
         |p| held.get(p).copied().unwrap_or(0),
     )

@@ -255,6 +255,16 @@ pub struct Product {
     pub max_per_user: Option<MaxPerUser>,
 }
 
+impl Product {
+    /// What placing a cart needs to know of it ([`super::check_cart`]).
+    pub fn available(&self) -> super::Available {
+        super::Available {
+            stock_count: self.stock_count,
+            max_per_user: self.max_per_user,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
