@@ -41,13 +41,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    LimitChange, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, Refusal,
-    Resend, StockCount, Timestamp, UserId, check_cart,
+    Draw, LimitChange, Line, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId,
+    Refusal, Resend, StockCount, StockShards, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -59,20 +57,23 @@ use serde::{Deserialize, Serialize};
 use crate::retry::{Passing, RetryPolicy};
 use crate::{AwsNames, backend};
 
-/// Partitions of the sweeper's index: spreads the writes of a busy shop.
-pub const UNPAID_SHARDS: u32 = 8;
+/// Partitions of the sweeper's index and of the re-send index, by order id. An order
+/// enters and leaves each (up to four writes on the re-send index: paid, processing moves
+/// its `resendAt`, completed), so 64 partitions keep each at about 625 writes/s at 10,000
+/// orders/s. The sweeper reads them all, 16 at a time.
+pub const UNPAID_SHARDS: u32 = 64;
+/// Sharded indexes are read this many partitions at a time.
+const PARALLEL_QUERIES: usize = 16;
+/// DynamoDB's limit of items in one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 /// How long idempotency keys are kept before DynamoDB's TTL removes them.
 const IDEMPOTENCY_TTL_SECS: i64 = 48 * 3600;
 
-pub const BY_USER: &str = "byUser";
-pub const BY_STATUS: &str = "byStatus";
-pub const ALL: &str = "all";
+pub use crate::listing::{BY_STATUS, BY_USER, RECENT};
 pub const UNPAID_BY_EXPIRY: &str = "unpaidByExpiry";
 /// Orders waiting for a message (paid, processing, refund initiated) by `resendAt`, sharded
 /// by `waitShard` as the sweeper's index is; sparse: only such orders carry `waitShard`.
 pub const AWAITING_MESSAGE: &str = "awaitingMessage";
-/// The inventory's index of every product by id (one partition: the catalogue is small).
-pub const CATALOGUE: &str = "catalogue";
 
 /// An order as stored: the fields every backend stores ([`StoredOrder`], flattened into
 /// the item), plus what only DynamoDB needs (index keys) and the history.
@@ -81,10 +82,16 @@ pub const CATALOGUE: &str = "catalogue";
 pub(crate) struct OrderItem {
     #[serde(flatten)]
     pub(crate) order: StoredOrder,
-    /// Newest-first order of listings: creation time, then acceptance order.
+    /// Newest-first order of listings: creation time, then acceptance order in this
+    /// process, then the order id (unique, so a cursor names one position).
     sort_key: String,
-    /// The same for every order: the partition of the `all` index.
-    all: String,
+    /// The order's partition of the [`RECENT`] listing index ([`crate::listing`]); absent
+    /// on orders stored before it, which gain it at their next change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_shard: Option<String>,
+    /// The order's partition of the [`BY_STATUS`] index: its status and a shard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status_shard: Option<String>,
     /// Present only while the order is pending and unpaid (the sweeper's sparse index).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     unpaid_shard: Option<String>,
@@ -116,16 +123,6 @@ pub(crate) struct OrderItem {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ProductItem {
-    product_id: String,
-    stock_count: i64,
-    locked_count: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    max_per_user: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 struct IdempotencyItem {
     key: String,
     fingerprint: String,
@@ -143,8 +140,9 @@ impl OrderItem {
     fn from_order(o: &Order, seq: u64) -> Self {
         Self {
             order: StoredOrder::from_order(o),
-            sort_key: format!("{:015}#{seq:012}", o.created_at.as_millis().max(0)),
-            all: "o".into(),
+            sort_key: format!("{:015}#{seq:012}#{}", o.created_at.as_millis().max(0), o.id),
+            list_shard: Some(crate::listing::list_shard(o.id)),
+            status_shard: Some(crate::listing::status_shard(o.id, o.state.status)),
             unpaid_shard: o.state.awaits_payment().then(|| shard_of(o.id)),
             wait_shard: o.resend.map(|_| shard_of(o.id)),
             history: vec![StoredEvent::from_event(&o.placed_event())],
@@ -167,23 +165,8 @@ impl OrderItem {
         }
     }
 
-    fn into_order(self) -> Result<Order, StoreError> {
+    pub(crate) fn into_order(self) -> Result<Order, StoreError> {
         self.order.into_order()
-    }
-}
-
-impl ProductItem {
-    fn into_product(self) -> Result<Product, StoreError> {
-        Ok(Product {
-            product_id: ProductId::parse(self.product_id).map_err(|_| corrupt("productId"))?,
-            stock_count: self.stock_count,
-            locked_count: self.locked_count,
-            max_per_user: self
-                .max_per_user
-                .map(MaxPerUser::new)
-                .transpose()
-                .map_err(|_| corrupt("maxPerUser"))?,
-        })
     }
 }
 
@@ -261,20 +244,39 @@ impl AllowanceUpdate {
 /// What placing reads before its transaction.
 #[derive(Debug, Default)]
 struct CartRead {
-    /// The lines' products that exist.
+    /// The lines' products that exist (a sharded product: its shards summed).
     products: HashMap<ProductId, Product>,
+    /// Each shard's available stock, for the products spread over more than one.
+    spread: HashMap<ProductId, Vec<i64>>,
     /// The units the customer holds of the cart's products (absent: none).
     held: HashMap<ProductId, i64>,
 }
 
 impl CartRead {
-    /// What placing `lines` decides on what was read.
-    fn check(&self, lines: &Lines) -> Result<Lines, Refusal> {
-        check_cart(
+    /// What placing `lines` of order `id` decides on what was read: the lines, each with
+    /// where it takes its units from when its product is spread over shards.
+    fn check(&self, lines: &Lines, id: OrderId) -> Result<Lines, Refusal> {
+        let lines = check_cart(
             lines,
             |p| self.products.get(p).map(Product::available),
             |p| self.held.get(p).copied().unwrap_or(0),
-        )
+        )?;
+        let drawn = lines
+            .iter()
+            .map(|line| {
+                let Some(available) = self.spread.get(&line.product_id) else {
+                    return line.clone();
+                };
+                let start = crate::stock::start_shard(id, available.len());
+                Line {
+                    // The sums sufficed, so the shards do.
+                    drawn: crate::stock::choose_draws(available, line.quantity.get(), start)
+                        .unwrap_or_default(),
+                    ..line.clone()
+                }
+            })
+            .collect();
+        Ok(Lines::new(drawn).expect("the same products as lines"))
     }
 }
 
@@ -309,7 +311,7 @@ pub struct DynamoStore {
     /// shop turning them on is not sent its whole past.
     pub(crate) notify: Option<Notify>,
     /// How writes are tried again when throttled or in another transaction's way.
-    retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
 }
 
 /// Notifications: the outbox is on, and where an order with a new event is announced.
@@ -344,14 +346,6 @@ impl std::fmt::Debug for Messages {
 
 /// Acceptance order within one millisecond, within this process.
 static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// A listing cursor: the index it pages and the key of the last order returned.
-#[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
-    i: String,
-    o: String,
-    s: String,
-}
 
 impl DynamoStore {
     /// The store on `client`'s account, with the default [`RetryPolicy`]. The store uses a
@@ -549,15 +543,31 @@ impl DynamoStore {
             }
             StockEffect::Sell => "SET lockedCount = lockedCount - :q",
         };
+        // Back to (or sold from) where placing took the units: each shard drawn from, or
+        // the product's own item.
         t.lines
             .iter()
-            .map(|line| {
+            .flat_map(|line| {
+                let whole = [Draw {
+                    shard: 0,
+                    units: line.quantity.get(),
+                }];
+                let draws = if line.drawn.is_empty() {
+                    whole.to_vec()
+                } else {
+                    line.drawn.clone()
+                };
+                draws
+                    .into_iter()
+                    .map(move |d| (line.product_id.as_str(), d))
+            })
+            .map(|(product, d)| {
                 Update::builder()
                     .table_name(&self.names.inventory_table)
-                    .key("productId", s(line.product_id.as_str()))
+                    .key("productId", s(crate::stock::stock_key(product, d.shard)))
                     .update_expression(expr)
                     .condition_expression("lockedCount >= :q")
-                    .expression_attribute_values(":q", n(line.quantity.get()))
+                    .expression_attribute_values(":q", n(d.units))
                     .build()
                     .map_err(backend)
             })
@@ -613,11 +623,17 @@ impl DynamoStore {
         reads.spawn(async move { (true, get.send().await.map_err(crate::sdk)) });
 
         let mut read = CartRead::default();
+        let mut sharded = Vec::new();
         while let Some(done) = reads.join_next().await {
             let (allowance, out) = done.map_err(backend)?;
             let Some(item) = out?.item else { continue };
             if !allowance {
-                let p = from_item::<ProductItem>(item)?.into_product()?;
+                let head: crate::stock::StockItem = from_item(item)?;
+                if head.is_sharded() {
+                    sharded.push(head);
+                    continue;
+                }
+                let p = head.into_product()?;
                 read.products.insert(p.product_id.clone(), p);
                 continue;
             }
@@ -631,6 +647,20 @@ impl DynamoStore {
                     read.held.insert(line.product_id.clone(), units);
                 }
             }
+        }
+        // Products spread over shards: their other shards, in a second round trip.
+        let mut shards = tokio::task::JoinSet::new();
+        for head in sharded {
+            let store = self.clone();
+            shards.spawn(async move { store.with_shards(head).await });
+        }
+        while let Some(done) = shards.join_next().await {
+            let stock = done.map_err(backend)??;
+            let p = stock.product()?;
+            if let Some(spread) = stock.spread() {
+                read.spread.insert(p.product_id.clone(), spread);
+            }
+            read.products.insert(p.product_id.clone(), p);
         }
         Ok(read)
     }
@@ -691,27 +721,41 @@ impl DynamoStore {
                 .products
                 .get(&line.product_id)
                 .and_then(|p| p.max_per_user);
-            let lock = Update::builder()
-                .table_name(&self.names.inventory_table)
-                .key("productId", s(line.product_id.as_str()))
-                .update_expression(
-                    "SET stockCount = stockCount - :q, lockedCount = lockedCount + :q",
-                )
-                .expression_attribute_values(":q", n(q));
-            // The limit must still be the one checked: a change in between (set, changed,
-            // removed) cancels the transaction, and placing checks again.
-            let lock = match limit {
-                Some(m) => lock
-                    .condition_expression("stockCount >= :q AND maxPerUser = :m")
-                    .expression_attribute_values(":m", n(m.get())),
-                None => lock
-                    .condition_expression("stockCount >= :q AND attribute_not_exists(maxPerUser)"),
+            // The product's own item, or each shard the line draws from.
+            let whole = [Draw { shard: 0, units: q }];
+            let draws = if line.drawn.is_empty() {
+                &whole[..]
+            } else {
+                &line.drawn[..]
             };
-            items.push(
-                TransactWriteItem::builder()
-                    .update(lock.build().map_err(backend)?)
-                    .build(),
-            );
+            for d in draws {
+                let lock = Update::builder()
+                    .table_name(&self.names.inventory_table)
+                    .key(
+                        "productId",
+                        s(crate::stock::stock_key(line.product_id.as_str(), d.shard)),
+                    )
+                    .update_expression(
+                        "SET stockCount = stockCount - :q, lockedCount = lockedCount + :q",
+                    )
+                    .expression_attribute_values(":q", n(d.units));
+                // The limit must still be the one checked (each shard holds a copy): a
+                // change in between (set, changed, removed) cancels the transaction, and
+                // placing checks again.
+                let lock = match limit {
+                    Some(m) => lock
+                        .condition_expression("stockCount >= :q AND maxPerUser = :m")
+                        .expression_attribute_values(":m", n(m.get())),
+                    None => lock.condition_expression(
+                        "stockCount >= :q AND attribute_not_exists(maxPerUser)",
+                    ),
+                };
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(lock.build().map_err(backend)?)
+                        .build(),
+                );
+            }
             if line.limited {
                 let max = limit.ok_or_else(|| backend("a limited line without a limit"))?;
                 allowance.add(&line.product_id, q, max);
@@ -719,6 +763,14 @@ impl DynamoStore {
         }
         if let Some(u) = allowance.build(self, &o.user_id)? {
             items.push(TransactWriteItem::builder().update(u).build());
+        }
+        if items.len() > MAX_TRANSACTION_ITEMS {
+            // Only a cart of many lines on products whose stock is scattered over many
+            // nearly empty shards gets here.
+            return Err(StoreError::Invalid(format!(
+                "this cart would take its units from {} stock items, more than one transaction holds ({MAX_TRANSACTION_ITEMS}); order it in fewer lines",
+                items.len()
+            )));
         }
         Ok(items)
     }
@@ -770,6 +822,15 @@ impl DynamoStore {
                 s(crate::outbox::shard_of(&t.order_id.to_string())),
             );
         }
+        // The listing indexes: the status's partition (unchanged: no index write), and the
+        // listing partition of an order stored before there was one.
+        set.push("statusShard = :sshard");
+        set.push("listShard = if_not_exists(listShard, :lshard)");
+        values.insert(
+            ":sshard".into(),
+            s(crate::listing::status_shard(t.order_id, t.to.status)),
+        );
+        values.insert(":lshard".into(), s(crate::listing::list_shard(t.order_id)));
         // Waiting for a message: on the re-send index until it is due; else off it.
         let mut remove = Vec::new();
         match t.resend {
@@ -814,17 +875,24 @@ impl DynamoStore {
     }
 
     /// Up to `limit` orders from each shard of a sparse sharded index whose sort key is
-    /// below `below`; the caller orders and trims the union.
+    /// below `below`, [`PARALLEL_QUERIES`] shards at a time; the caller orders and trims
+    /// the union.
     async fn query_shards(
         &self,
-        index: &str,
-        (shard_key, sort_key): (&str, &str),
+        index: &'static str,
+        (shard_key, sort_key): (&'static str, &'static str),
         below: Timestamp,
         limit: usize,
     ) -> Result<Vec<Order>, StoreError> {
         let mut found = Vec::new();
+        let mut queries = tokio::task::JoinSet::new();
         for shard in 0..UNPAID_SHARDS {
-            let out = self
+            if queries.len() == PARALLEL_QUERIES
+                && let Some(done) = queries.join_next().await
+            {
+                found.extend(done.map_err(backend)??);
+            }
+            let query = self
                 .client
                 .query()
                 .table_name(&self.names.orders_table)
@@ -832,75 +900,25 @@ impl DynamoStore {
                 .key_condition_expression(format!("{shard_key} = :s AND {sort_key} < :below"))
                 .expression_attribute_values(":s", s(shard.to_string()))
                 .expression_attribute_values(":below", n(below.as_millis()))
-                .limit(limit as i32)
-                .send()
-                .await
-                .map_err(crate::sdk)?;
-            for item in out.items.unwrap_or_default() {
-                found.push(from_item::<OrderItem>(item)?.into_order()?);
-            }
+                .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+            queries.spawn(async move {
+                let out = query.send().await.map_err(crate::sdk)?;
+                out.items
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|item| from_item::<OrderItem>(item)?.into_order())
+                    .collect::<Result<Vec<Order>, StoreError>>()
+            });
+        }
+        while let Some(done) = queries.join_next().await {
+            found.extend(done.map_err(backend)??);
         }
         Ok(found)
     }
-
-    /// One page of an index, newest first, from `start`.
-    async fn query_index(
-        &self,
-        index: &str,
-        pk: (&str, AttributeValue),
-        status_filter: Option<i64>,
-        start: Option<HashMap<String, AttributeValue>>,
-        limit: i32,
-    ) -> Result<(Vec<OrderItem>, Option<HashMap<String, AttributeValue>>), StoreError> {
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.names.orders_table)
-            .index_name(index)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", pk.0)
-            .expression_attribute_values(":pk", pk.1)
-            .scan_index_forward(false)
-            .limit(limit)
-            .set_exclusive_start_key(start);
-        if let Some(st) = status_filter {
-            q = q
-                .filter_expression("orderStatus = :st")
-                .expression_attribute_values(":st", n(st));
-        }
-        let out = q.send().await.map_err(crate::sdk)?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<Vec<OrderItem>, _>>()?;
-        Ok((items, out.last_evaluated_key))
-    }
-}
-
-fn encode_cursor(index: &str, last: &OrderItem) -> String {
-    let c = Cursor {
-        i: index.into(),
-        o: last.order.order_id.clone(),
-        s: last.sort_key.clone(),
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).expect("strings serialise"))
-}
-
-fn decode_cursor(cursor: &str, index: &str) -> Result<Cursor, StoreError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| StoreError::InvalidCursor)?;
-    let c: Cursor = serde_json::from_slice(&bytes).map_err(|_| StoreError::InvalidCursor)?;
-    if c.i != index || OrderId::parse(&c.o).is_err() {
-        return Err(StoreError::InvalidCursor);
-    }
-    Ok(c)
 }
 
 /// How a transaction ended, when it did not succeed.
-enum TxFailure {
+pub(crate) enum TxFailure {
     /// Cancelled; the reason code of each item, in order.
     Cancelled(Vec<Option<String>>),
     /// Throttled or in another transaction's way as a whole (not item by item).
@@ -948,7 +966,11 @@ impl DynamoStore {
     /// `items` in one transaction, tried again by the store's retry policy while it is
     /// cancelled only by throttling or another transaction in its way (never after a lost
     /// condition); when the budget is spent, `Failed(Overloaded)`.
-    async fn transact(&self, items: Vec<TransactWriteItem>, what: &str) -> Result<(), TxFailure> {
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        what: &str,
+    ) -> Result<(), TxFailure> {
         let mut retry = self.retry.start();
         loop {
             let failure = match self.transact_once(items.clone()).await {
@@ -975,7 +997,7 @@ fn cancellation_codes(e: &TransactWriteItemsError) -> Option<Vec<Option<String>>
     }
 }
 
-fn condition_failed(code: Option<&Option<String>>) -> bool {
+pub(crate) fn condition_failed(code: Option<&Option<String>>) -> bool {
     matches!(code, Some(Some(c)) if c == "ConditionalCheckFailed")
 }
 
@@ -1003,7 +1025,7 @@ impl OrderStore for DynamoStore {
                 return self.replay(seen, &idem.fingerprint).await;
             }
             let read = self.read_cart(o).await?;
-            let lines = read.check(&o.lines).map_err(StoreError::Refused)?;
+            let lines = read.check(&o.lines, o.id).map_err(StoreError::Refused)?;
             let placed = Order { lines, ..o.clone() };
             let items = self.place_items(&new, &placed, &read, seq)?;
             let failure = match self.transact_once(items).await {
@@ -1078,57 +1100,7 @@ impl OrderStore for DynamoStore {
     }
 
     async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
-        // The index that serves the filter; a status filter on the user index is applied
-        // by DynamoDB after reading, so pages are filled by reading on.
-        let (index, pk, filter) = match (&query.user_id, query.status) {
-            (Some(u), st) => (
-                BY_USER,
-                ("userId", s(u.as_str())),
-                st.map(|s| i64::from(s.code())),
-            ),
-            (None, Some(st)) => (BY_STATUS, ("orderStatus", n(i64::from(st.code()))), None),
-            (None, None) => (ALL, ("all", s("o")), None),
-        };
-        let mut start = match &query.cursor {
-            None => None,
-            Some(c) => {
-                let c = decode_cursor(c, index)?;
-                let mut key = HashMap::from([
-                    ("orderId".to_owned(), s(c.o)),
-                    ("sortKey".to_owned(), s(c.s)),
-                ]);
-                key.insert(pk.0.to_owned(), pk.1.clone());
-                Some(key)
-            }
-        };
-        let want = query.limit as usize;
-        let mut found: Vec<OrderItem> = Vec::new();
-        // One more than asked, to know whether there is a next page.
-        while found.len() <= want {
-            let room = (want + 1 - found.len()) as i32;
-            let (items, next) = self
-                .query_index(index, (pk.0, pk.1.clone()), filter, start, room)
-                .await?;
-            found.extend(items);
-            match next {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
-        let more = found.len() > want;
-        found.truncate(want);
-        let next_cursor = if more {
-            found.last().map(|last| encode_cursor(index, last))
-        } else {
-            None
-        };
-        Ok(OrderPage {
-            orders: found
-                .into_iter()
-                .map(OrderItem::into_order)
-                .collect::<Result<_, _>>()?,
-            next_cursor,
-        })
+        self.list(query).await
     }
 
     async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
@@ -1192,76 +1164,22 @@ impl OrderStore for DynamoStore {
         stock: StockCount,
         limit: LimitChange,
     ) -> Result<Product, StoreError> {
-        // CATALOG is one of DynamoDB's reserved words.
-        let mut expr = "SET stockCount = :s, lockedCount = if_not_exists(lockedCount, :zero), \
-                        #cat = :c"
-            .to_owned();
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.names.inventory_table)
-            .key("productId", s(id.as_str()))
-            .expression_attribute_names("#cat", "catalog")
-            .expression_attribute_values(":s", n(stock.get()))
-            .expression_attribute_values(":c", s("p"))
-            .expression_attribute_values(":zero", n(0));
-        match limit {
-            LimitChange::Keep => {}
-            LimitChange::Set(m) => {
-                expr.push_str(", maxPerUser = :m");
-                update = update.expression_attribute_values(":m", n(m.get()));
-            }
-            LimitChange::Remove => expr.push_str(" REMOVE maxPerUser"),
-        }
-        let update = update
-            .update_expression(expr)
-            .return_values(ReturnValue::AllNew);
-        let out = self
-            .retried(&format!("setting product {id}"), || update.clone().send())
-            .await?;
-        let item = out
-            .attributes
-            .ok_or_else(|| backend("no attributes returned"))?;
-        from_item::<ProductItem>(item)?.into_product()
+        self.put_stock(id, stock, limit).await
+    }
+
+    async fn spread_stock(&self, id: &ProductId, shards: StockShards) -> Result<(), StoreError> {
+        self.spread_over(id, shards).await
     }
 
     async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
-        self.read_item(
-            &self.names.inventory_table,
-            ("productId", id.as_str()),
-            None,
-        )
-        .await?
-        .map(|i| from_item::<ProductItem>(i)?.into_product())
-        .transpose()
+        self.read_stock(id)
+            .await?
+            .map(|stock| stock.product())
+            .transpose()
     }
 
     async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
-        // Through the catalogue index, in productId order: the UI polls this.
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.names.inventory_table)
-                .index_name(CATALOGUE)
-                .key_condition_expression("#cat = :c")
-                .expression_attribute_names("#cat", "catalog")
-                .expression_attribute_values(":c", s("p"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(crate::sdk)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(from_item::<ProductItem>(item)?.into_product()?);
-            }
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => break,
-            }
-        }
-        Ok(out)
+        self.all_stock().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -1307,7 +1225,7 @@ mod tests {
     async fn decide(store: &DynamoStore, user: &str, cart: &[(&str, i64)]) -> (NewOrder, CartRead) {
         let o = placed_cart(user, cart, Timestamp::from_millis(1_790_000_000_000));
         let read = store.read_cart(&o).await.unwrap();
-        let lines = read.check(&o.lines).unwrap();
+        let lines = read.check(&o.lines, o.id).unwrap();
         let new = NewOrder {
             order: Order { lines, ..o },
             idempotency: None,

@@ -22,10 +22,12 @@ pub mod config;
 pub mod dynamo;
 #[cfg(any(test, feature = "testing"))]
 pub mod emulator;
+pub mod listing;
 pub mod outbox;
 pub mod retry;
 pub mod setup;
 pub mod sqs;
+mod stock;
 
 pub use config::AwsNames;
 pub use dynamo::DynamoStore;

@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use crate::AwsNames;
-use crate::dynamo::{ALL, AWAITING_MESSAGE, BY_STATUS, BY_USER, CATALOGUE, UNPAID_BY_EXPIRY};
+use crate::dynamo::{AWAITING_MESSAGE, UNPAID_BY_EXPIRY};
+use crate::listing::{BY_STATUS, BY_USER, RECENT};
 use crate::outbox::NOTIFY_PENDING;
 
 /// Receives before a message goes to its dead-letter queue.
@@ -69,11 +70,32 @@ fn gsi_projecting(
     sk: &str,
     projection: ProjectionType,
 ) -> GlobalSecondaryIndex {
+    gsi_with(
+        name,
+        pk,
+        sk,
+        Projection::builder().projection_type(projection).build(),
+    )
+}
+
+/// An index of keys and these attributes: only changes of those cost it a write.
+fn gsi_including(name: &str, pk: &str, sk: &str, attributes: &[&str]) -> GlobalSecondaryIndex {
+    let projection = attributes
+        .iter()
+        .fold(
+            Projection::builder().projection_type(ProjectionType::Include),
+            |p, a| p.non_key_attributes(*a),
+        )
+        .build();
+    gsi_with(name, pk, sk, projection)
+}
+
+fn gsi_with(name: &str, pk: &str, sk: &str, projection: Projection) -> GlobalSecondaryIndex {
     GlobalSecondaryIndex::builder()
         .index_name(name)
         .key_schema(key(pk, KeyType::Hash))
         .key_schema(key(sk, KeyType::Range))
-        .projection(Projection::builder().projection_type(projection).build())
+        .projection(projection)
         .build()
         .expect("name, keys and projection are set")
 }
@@ -187,8 +209,8 @@ pub async fn init(
         .key_schema(key("orderId", KeyType::Hash))
         .attribute_definitions(attr("orderId", S))
         .attribute_definitions(attr("userId", S))
-        .attribute_definitions(attr("orderStatus", N))
-        .attribute_definitions(attr("all", S))
+        .attribute_definitions(attr("statusShard", S))
+        .attribute_definitions(attr("listShard", S))
         .attribute_definitions(attr("sortKey", S))
         .attribute_definitions(attr("unpaidShard", S))
         .attribute_definitions(attr("expiresAt", N))
@@ -196,9 +218,16 @@ pub async fn init(
         .attribute_definitions(attr("resendAt", N))
         .attribute_definitions(attr("notifyShard", S))
         .attribute_definitions(attr("notifyDue", N))
-        .global_secondary_indexes(gsi(BY_USER, "userId", "sortKey"))
-        .global_secondary_indexes(gsi(BY_STATUS, "orderStatus", "sortKey"))
-        .global_secondary_indexes(gsi(ALL, "all", "sortKey"))
+        // Listings (see `crate::listing`): no constant or low-cardinality partition key,
+        // and no attribute that every transition changes, but the customer's statuses.
+        .global_secondary_indexes(gsi_including(
+            BY_USER,
+            "userId",
+            "sortKey",
+            &["orderStatus"],
+        ))
+        .global_secondary_indexes(gsi_keys_only(BY_STATUS, "statusShard", "sortKey"))
+        .global_secondary_indexes(gsi_keys_only(RECENT, "listShard", "sortKey"))
         .global_secondary_indexes(gsi(UNPAID_BY_EXPIRY, "unpaidShard", "expiresAt"))
         .global_secondary_indexes(gsi(AWAITING_MESSAGE, "waitShard", "resendAt"))
         .global_secondary_indexes(gsi_keys_only(NOTIFY_PENDING, "notifyShard", "notifyDue"));
@@ -228,9 +257,7 @@ pub async fn init(
         .create_table()
         .table_name(&names.inventory_table)
         .key_schema(key("productId", KeyType::Hash))
-        .attribute_definitions(attr("productId", S))
-        .attribute_definitions(attr("catalog", S))
-        .global_secondary_indexes(gsi(CATALOGUE, "catalog", "productId"));
+        .attribute_definitions(attr("productId", S));
     create_table(dynamo, inventory, &names.inventory_table).await?;
     let idempotency = dynamo
         .create_table()

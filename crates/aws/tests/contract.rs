@@ -184,7 +184,7 @@ async fn a_refund_whose_send_failed_after_its_write_completes_after_the_next_swe
     );
     let p = ProductId::parse("p").unwrap();
     service
-        .set_stock(&p, StockCount::new(5).unwrap(), LimitChange::Keep)
+        .set_stock(&p, StockCount::new(5).unwrap(), LimitChange::Keep, None)
         .await
         .unwrap();
     let o = service

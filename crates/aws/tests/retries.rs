@@ -41,7 +41,15 @@ fn cancelled(reasons: &[&str]) -> String {
 /// A store on a client answered by `rules`; the SDK's retry layer as `aws_config` sets it
 /// up (standard mode, 3 attempts), with short pauses so that its own retries are quick.
 fn store(rules: &[&Rule], policy: RetryPolicy) -> DynamoStore {
-    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, rules, |c| {
+    // Setting a product's stock first reads it (to know over how many shards it is
+    // spread): here it does not exist yet. Reads are not what these tests are about.
+    let absent = mock!(Client::get_item)
+        .sequence()
+        .output(|| aws_sdk_dynamodb::operation::get_item::GetItemOutput::builder().build())
+        .repeatedly()
+        .build();
+    let rules: Vec<&Rule> = rules.iter().copied().chain([&absent]).collect();
+    let client: Client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, &rules, |c| {
         c.retry_config(RetryConfig::standard().with_initial_backoff(Duration::from_millis(1)))
     });
     DynamoStore::new(client, AwsNames::prefixed("t-")).with_retry(policy)

@@ -49,6 +49,7 @@ impl From<StoreError> for Error {
         match e {
             StoreError::Refused(r) => Self::Refused(r),
             StoreError::IdempotencyMismatch => Self::IdempotencyMismatch,
+            StoreError::Invalid(why) => Self::InvalidRequest(why),
             StoreError::InvalidCursor => {
                 Self::InvalidRequest("cursor is not one this server made".into())
             }

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// Placing: the idempotency key was used with a different request. Nothing was written.
     #[error("idempotency key used with a different request")]
     IdempotencyMismatch,
+    /// A request the store cannot carry out as asked; the message says why and is safe
+    /// to show. Nothing was written.
+    #[error("{0}")]
+    Invalid(String),
     /// Listing: the cursor was not made by this store.
     #[error("cursor not recognised")]
     InvalidCursor,
@@ -212,6 +216,25 @@ pub trait OrderStore: Send + Sync {
         stock: StockCount,
         limit: LimitChange,
     ) -> Result<Product, StoreError>;
+
+    /// Spread the product's available stock evenly over `shards` places, on a store that
+    /// keeps a busy product's stock in several (DynamoDB: items of their own, each on its
+    /// own partition); each placement then draws from one of them (or from several, when
+    /// one is short) and records where ([`crate::domain::Line::drawn`]). The count only
+    /// grows: orders hold units on every shard they drew from. A store with one row per
+    /// product has nothing to do.
+    ///
+    /// # Errors
+    /// `Invalid` for fewer shards than the product has; `Overloaded` when placements kept
+    /// changing the stock under the move; `Backend`.
+    async fn spread_stock(
+        &self,
+        id: &ProductId,
+        shards: crate::domain::StockShards,
+    ) -> Result<(), StoreError> {
+        let _ = (id, shards);
+        Ok(())
+    }
 
     /// # Errors
     /// `Backend` only; a missing product is `Ok(None)`.

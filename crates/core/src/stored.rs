@@ -9,8 +9,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    EventType, Line, Lines, Order, OrderEvent, OrderId, OrderState, OrderStatus, PaymentStatus,
-    ProductId, Quantity, RefundStatus, Resend, Timestamp, UserId,
+    Draw, EventType, Line, Lines, Order, OrderEvent, OrderId, OrderState, OrderStatus,
+    PaymentStatus, ProductId, Quantity, RefundStatus, Resend, Timestamp, UserId,
 };
 use crate::ports::StoreError;
 
@@ -36,6 +36,9 @@ pub struct StoredLine {
     /// Counted toward the customer's allowance; absent when not.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub limited: bool,
+    /// [`Line::drawn`] as `[shard, units]` pairs; absent when the product's one stock.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drawn: Vec<(u32, i64)>,
 }
 
 impl StoredLine {
@@ -46,6 +49,7 @@ impl StoredLine {
                 product_id: l.product_id.to_string(),
                 quantity: l.quantity.get(),
                 limited: l.limited,
+                drawn: l.drawn.iter().map(|d| (d.shard, d.units)).collect(),
             })
             .collect()
     }
@@ -69,6 +73,11 @@ impl StoredLine {
                     product_id: ProductId::parse(l.product_id).map_err(|_| corrupt("productId"))?,
                     quantity: Quantity::new(l.quantity).map_err(|_| corrupt("quantity"))?,
                     limited: l.limited,
+                    drawn: l
+                        .drawn
+                        .into_iter()
+                        .map(|(shard, units)| Draw { shard, units })
+                        .collect(),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -143,6 +152,7 @@ impl StoredOrder {
                 product_id,
                 quantity,
                 limited: false,
+                drawn: Vec::new(),
             });
         }
         Ok(Order {
@@ -227,6 +237,7 @@ mod tests {
                 Line::new(ProductId::parse("p").unwrap(), Quantity::new(2).unwrap()),
                 Line {
                     limited: true,
+                    drawn: vec![Draw { shard: 3, units: 1 }],
                     ..Line::new(ProductId::parse("q").unwrap(), Quantity::new(1).unwrap())
                 },
             ])
@@ -249,7 +260,7 @@ mod tests {
         let text = StoredLine::encode(&o.lines);
         assert_eq!(
             text,
-            r#"[{"productId":"p","quantity":2},{"productId":"q","quantity":1,"limited":true}]"#
+            r#"[{"productId":"p","quantity":2},{"productId":"q","quantity":1,"limited":true,"drawn":[[3,1]]}]"#
         );
         assert_eq!(
             StoredLine::decode(&text).unwrap(),

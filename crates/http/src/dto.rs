@@ -365,6 +365,13 @@ pub struct SetStockBody {
     #[serde(default, deserialize_with = "whole::nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 1_000_000)]
     pub max_per_user: Option<Option<i64>>,
+    /// Over how many items the AWS backend spreads the product's available stock, 1 to
+    /// 32, so that a flash sale on it is not capped by one DynamoDB partition (see the
+    /// README). Left out: as it is (1 for a new product); it only grows. The embedded
+    /// store keeps one row per product and has no use for it.
+    #[serde(default, deserialize_with = "whole::optional")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 32)]
+    pub shards: Option<i64>,
 }
 
 /// One line of an order.

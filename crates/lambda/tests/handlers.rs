@@ -154,7 +154,7 @@ impl World {
 async fn placed(w: &World) -> orderflow_core::domain::Order {
     let p = ProductId::parse("p").unwrap();
     w.service
-        .set_stock(&p, StockCount::new(10).unwrap(), LimitChange::Keep)
+        .set_stock(&p, StockCount::new(10).unwrap(), LimitChange::Keep, None)
         .await
         .unwrap();
     w.service

@@ -455,7 +455,7 @@ impl Harness {
         for (p, n) in stock.iter().enumerate() {
             let id = ProductId::parse(format!("p{p}")).expect("a valid id");
             let n = StockCount::new(*n).expect("a valid count");
-            svc.set_stock(&id, n, LimitChange::Keep)
+            svc.set_stock(&id, n, LimitChange::Keep, None)
                 .await
                 .map_err(|e| internal("set_stock", e))?;
             products.push(id);

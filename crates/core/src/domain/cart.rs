@@ -21,6 +21,17 @@ pub struct Line {
     /// when the product had a `maxPerUser` when the order was placed. Releasing the line
     /// gives back exactly what placing took, whatever the limit is by then.
     pub limited: bool,
+    /// Where the store took the units from, when it keeps a product's stock in several
+    /// places (DynamoDB spreads a busy product over shards); empty: the product's one
+    /// stock. Giving the units back and selling them go to the same places.
+    pub drawn: Vec<Draw>,
+}
+
+/// Units of a line taken from one of the places a store keeps a product's stock in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Draw {
+    pub shard: u32,
+    pub units: i64,
 }
 
 impl Line {
@@ -29,6 +40,7 @@ impl Line {
             product_id,
             quantity,
             limited: false,
+            drawn: Vec::new(),
         }
     }
 }
@@ -107,6 +119,36 @@ impl MaxPerUser {
     }
 
     pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Over how many places a store spreads a product's available stock (`shards` of
+/// `PUT /inventory/{id}`): 1 to [`StockShards::MAX`]. DynamoDB keeps each on an item of its
+/// own, so that a flash sale's writes are not capped by one partition; a store with one
+/// row per product (SQLite) has no use for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StockShards(u32);
+
+impl StockShards {
+    /// A line may draw from every shard of its product, and a cart's draws share one
+    /// DynamoDB transaction of at most 100 items.
+    pub const MAX: u32 = 32;
+    pub const ONE: Self = Self(1);
+
+    /// # Errors
+    /// Outside 1..=[`Self::MAX`].
+    pub fn new(n: i64) -> Result<Self, InvalidValue> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
+            _ => Err(InvalidValue(format!(
+                "shards must be an integer from 1 to {}",
+                Self::MAX
+            ))),
+        }
+    }
+
+    pub fn get(self) -> u32 {
         self.0
     }
 }

@@ -9,7 +9,8 @@ pub mod order;
 pub mod time;
 
 pub use cart::{
-    Available, LimitChange, Line, Lines, MAX_LINES, MaxPerUser, Refusal, RefusalKind, check_cart,
+    Available, Draw, LimitChange, Line, Lines, MAX_LINES, MaxPerUser, Refusal, RefusalKind,
+    StockShards, check_cart,
 };
 pub use events::{EventSource, EventType, OrderEvent};
 pub use ids::{IdempotencyKey, InvalidValue, OrderId, ProductId, Quantity, StockCount, UserId};

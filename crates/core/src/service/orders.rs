@@ -2,7 +2,7 @@
 
 use crate::domain::{
     IdempotencyKey, LimitChange, Lines, Order, OrderEvent, OrderId, OrderState, Product, ProductId,
-    StockCount, UserId,
+    StockCount, StockShards, UserId,
 };
 use crate::error::Error;
 use crate::ports::{IdempotencyRecord, NewOrder, OrderPage, OrderQuery, Placed};
@@ -78,17 +78,25 @@ impl OrderService {
         Ok(self.store.list_orders(query).await?)
     }
 
-    /// Set a product's available stock and change its per-customer limit.
+    /// Set a product's available stock and change its per-customer limit, then, if asked,
+    /// spread its stock over `shards` places ([`crate::ports::OrderStore::spread_stock`]).
     ///
     /// # Errors
-    /// `Internal`.
+    /// `InvalidRequest` for fewer shards than the product has, `Overloaded`, `Internal`.
     pub async fn set_stock(
         &self,
         id: &ProductId,
         stock: StockCount,
         limit: LimitChange,
+        shards: Option<StockShards>,
     ) -> Result<Product, Error> {
-        Ok(self.store.put_product(id, stock, limit).await?)
+        let product = self.store.put_product(id, stock, limit).await?;
+        let Some(shards) = shards else {
+            return Ok(product);
+        };
+        self.store.spread_stock(id, shards).await?;
+        // Spreading moves stock between places, never in or out of the product.
+        Ok(self.store.get_product(id).await?.unwrap_or(product))
     }
 
     /// # Errors

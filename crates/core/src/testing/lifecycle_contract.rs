@@ -113,6 +113,7 @@ impl World {
                 &pid(product),
                 StockCount::new(n).unwrap(),
                 LimitChange::Keep,
+                None,
             )
             .await
             .unwrap();

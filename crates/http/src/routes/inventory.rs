@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
-use orderflow_core::domain::{LimitChange, MaxPerUser, ProductId, StockCount};
+use orderflow_core::domain::{LimitChange, MaxPerUser, ProductId, StockCount, StockShards};
 
 use crate::dto::{ErrorBody, IdSchema, ProductDto, ProductListDto, SetStockBody};
 use crate::extract::{JsonBody, PathParam};
@@ -55,7 +55,12 @@ pub(crate) async fn set_stock(
         Some(None) => LimitChange::Remove,
         Some(Some(m)) => LimitChange::Set(MaxPerUser::new(m).map_err(|e| ApiError::invalid(e.0))?),
     };
-    let product = state.service.set_stock(&id, stock, limit).await?;
+    let shards = body
+        .shards
+        .map(StockShards::new)
+        .transpose()
+        .map_err(|e| ApiError::invalid(e.0))?;
+    let product = state.service.set_stock(&id, stock, limit, shards).await?;
     Ok(Json(ProductDto::from(&product)))
 }
 
