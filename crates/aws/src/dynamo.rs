@@ -938,9 +938,11 @@ impl TxFailure {
 }
 
 /// Placing reads and checks again after a lost condition on the counters or the allowance
-/// (something changed after the read) at most this many times, without pausing; past them
-/// (or past the retry budget) the products are too contended now: `Overloaded` (503).
-const PLACE_RECHECKS: u32 = 8;
+/// (something changed after the read) at most this many times: at once the first time,
+/// after a jittered pause of the retry policy from then on (a hot product's buyers then
+/// stop colliding in step); past them, or past the retry budget, the products are too
+/// contended now: `Overloaded` (503).
+const PLACE_RECHECKS: u32 = 16;
 
 impl DynamoStore {
     /// `items` in one transaction, once.
@@ -1063,6 +1065,9 @@ impl OrderStore for DynamoStore {
                 if rechecks == PLACE_RECHECKS || retry.spent() {
                     tracing::warn!(order = %o.id, rechecks, "placing: the products or the customer's allowance kept changing");
                     return Err(StoreError::Overloaded);
+                }
+                if rechecks > 0 {
+                    retry.pause(Passing::Contention, &what).await?;
                 }
                 rechecks += 1;
                 continue;
@@ -1202,7 +1207,7 @@ mod tests {
 
     async fn fresh_store() -> DynamoStore {
         let (names, dynamo, _) = crate::emulator::fresh("u", QueueSpec::default()).await;
-        DynamoStore::new(dynamo, names)
+        DynamoStore::new(dynamo, names).with_retry(crate::emulator::retry_policy())
     }
 
     fn pid(p: &str) -> ProductId {
@@ -1354,5 +1359,224 @@ mod tests {
         store.apply(&expiry).await.unwrap();
         let p = store.get_product(&pid("p")).await.unwrap().unwrap();
         assert_eq!((p.stock_count, p.locked_count), (10, 0));
+    }
+
+    async fn shard_counts(store: &DynamoStore, p: &str) -> Vec<(i64, i64)> {
+        let stock = store.read_stock(&pid(p)).await.unwrap().unwrap();
+        stock.counts().to_vec()
+    }
+
+    async fn spread(store: &DynamoStore, p: &str, n: i64) -> Result<(), StoreError> {
+        store
+            .spread_stock(&pid(p), StockShards::new(n).unwrap())
+            .await
+    }
+
+    async fn place_cart(store: &DynamoStore, user: &str, cart: &[(&str, i64)]) -> Order {
+        let new = NewOrder {
+            order: placed_cart(user, cart, Timestamp::from_millis(1_790_000_000_000)),
+            idempotency: None,
+        };
+        match store.place_order(new).await.unwrap() {
+            Placed::Created(o) => o,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Pay, claim and complete `o` as the webhook and the consumer would.
+    async fn complete(store: &DynamoStore, o: &Order) {
+        use orderflow_core::domain::lifecycle::{self, ConsumeDecision};
+        let at = o.created_at;
+        let paid = orderflow_core::testing::payment(o, at);
+        store.apply(&paid).await.unwrap();
+        let o = paid.applied_to(o);
+        let ConsumeDecision::Start(claim) = lifecycle::on_consume(&o, at) else {
+            panic!("a paid order is claimed")
+        };
+        store.apply(&claim).await.unwrap();
+        let o = claim.applied_to(&o);
+        store
+            .apply(&lifecycle::on_processed(&o, at).unwrap())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_line_takes_units_from_the_shards_it_records_and_gives_them_back_there() {
+        use orderflow_core::domain::lifecycle;
+        let store = fresh_store().await;
+        stock(&store, "hot", 8, LimitChange::Keep).await;
+        spread(&store, "hot", 4).await.unwrap();
+        assert_eq!(shard_counts(&store, "hot").await, [(2, 0); 4]);
+
+        // More than any shard holds: from three shards, in the one transaction.
+        let big = place_cart(&store, "u1", &[("hot", 5)]).await;
+        let drawn = big.lines[0].drawn.clone();
+        assert_eq!(drawn.len(), 3, "{drawn:?}");
+        assert_eq!(drawn.iter().map(|d| d.units).sum::<i64>(), 5);
+        assert_eq!(store.get_order(big.id).await.unwrap().unwrap(), big);
+        let counts = shard_counts(&store, "hot").await;
+        for d in &drawn {
+            let (stock, locked) = counts[d.shard as usize];
+            assert_eq!((stock + locked, locked), (2, d.units), "{counts:?}");
+        }
+        let p = store.get_product(&pid("hot")).await.unwrap().unwrap();
+        assert_eq!((p.stock_count, p.locked_count), (3, 5));
+
+        // Timed out: every unit back to the shard it came from.
+        let expiry =
+            lifecycle::on_expiry(&big, big.expires_at.plus(Duration::from_secs(1))).unwrap();
+        store.apply(&expiry).await.unwrap();
+        assert_eq!(shard_counts(&store, "hot").await, [(2, 0); 4]);
+
+        // One unit: from the order's own shard, and sold there.
+        let one = place_cart(&store, "u2", &[("hot", 1)]).await;
+        let own = crate::stock::start_shard(one.id, 4) as u32;
+        assert_eq!(
+            one.lines[0].drawn,
+            [Draw {
+                shard: own,
+                units: 1
+            }]
+        );
+        complete(&store, &one).await;
+        let counts = shard_counts(&store, "hot").await;
+        for (k, c) in counts.iter().enumerate() {
+            let expected = if k as u32 == own { (1, 0) } else { (2, 0) };
+            assert_eq!(*c, expected, "shard {k}: {counts:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shards_only_grow_and_setting_stock_spreads_it_over_them() {
+        let store = fresh_store().await;
+        assert!(matches!(
+            spread(&store, "nothing", 2).await,
+            Err(StoreError::Invalid(_))
+        ));
+        stock(&store, "p", 10, limit(2)).await;
+        spread(&store, "p", 4).await.unwrap();
+        assert_eq!(
+            shard_counts(&store, "p").await,
+            [(3, 0), (3, 0), (2, 0), (2, 0)]
+        );
+        let err = spread(&store, "p", 2).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(m) if m.contains("only grow")),
+            "{err:?}"
+        );
+        spread(&store, "p", 4).await.unwrap();
+        // Every shard holds the limit: a placement on any of them checks it.
+        for k in 0..4 {
+            let item = store
+                .read_item(
+                    &store.names.inventory_table,
+                    ("productId", &crate::stock::stock_key("p", k)),
+                    None,
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(item.get("maxPerUser"), Some(&n(2)), "shard {k}");
+        }
+        // Locked units stay where they are; the available ones are spread again.
+        let o = place_cart(&store, "u1", &[("p", 2)]).await;
+        stock(&store, "p", 7, LimitChange::Remove).await;
+        let counts = shard_counts(&store, "p").await;
+        assert_eq!(counts.iter().map(|c| c.0).collect::<Vec<_>>(), [2, 2, 2, 1]);
+        assert_eq!(counts.iter().map(|c| c.1).sum::<i64>(), 2);
+        assert_eq!(o.lines[0].drawn.iter().map(|d| d.units).sum::<i64>(), 2);
+        // The list shows each product once, with its sums.
+        stock(&store, "q", 1, LimitChange::Keep).await;
+        let listed: Vec<_> = store
+            .list_products()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.product_id.to_string(), p.stock_count, p.locked_count))
+            .collect();
+        assert_eq!(listed, [("p".into(), 7, 2), ("q".into(), 1, 0)]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listings_merge_every_index_partition_in_exact_newest_first_order() {
+        use orderflow_core::domain::OrderStatus;
+        use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
+        let store = fresh_store().await;
+        stock(&store, "p", 100, LimitChange::Keep).await;
+        // All in the same millisecond: only the acceptance order tells them apart.
+        let mut placed = Vec::new();
+        for i in 0..40 {
+            placed.push(place_cart(&store, &format!("u{}", i % 3), &[("p", 1)]).await);
+        }
+        // They are spread over several partitions of each index, so the merge is what
+        // orders them.
+        let mut lists = std::collections::HashSet::new();
+        let mut statuses = std::collections::HashSet::new();
+        for o in &placed {
+            let item = store
+                .read_order_item(o.id, Some("listShard, statusShard"))
+                .await
+                .unwrap()
+                .unwrap();
+            lists.insert(item["listShard"].as_s().unwrap().clone());
+            statuses.insert(item["statusShard"].as_s().unwrap().clone());
+        }
+        assert!(
+            lists.len() > 4 && statuses.len() > 4,
+            "{lists:?} {statuses:?}"
+        );
+        // Every third fails.
+        for o in placed.iter().step_by(3) {
+            let PaymentDecision::Apply { transition, .. } =
+                lifecycle::on_payment(o, PaymentOutcome::Failed, None, o.created_at)
+            else {
+                panic!("failure applies")
+            };
+            store.apply(&transition).await.unwrap();
+        }
+        let newest_first: Vec<OrderId> = placed.iter().rev().map(|o| o.id).collect();
+        let failed: Vec<OrderId> = placed.iter().step_by(3).rev().map(|o| o.id).collect();
+        let pending: Vec<OrderId> = newest_first
+            .iter()
+            .filter(|id| !failed.contains(id))
+            .copied()
+            .collect();
+        let u1: Vec<OrderId> = placed
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(i, _)| i % 3 == 1)
+            .map(|(_, o)| o.id)
+            .collect();
+        let pages = |query: OrderQuery| {
+            let store = store.clone();
+            async move {
+                let mut q = query;
+                let mut ids = Vec::new();
+                loop {
+                    let page = store.list_orders(&q).await.unwrap();
+                    assert!(page.orders.len() <= q.limit as usize);
+                    ids.extend(page.orders.iter().map(|o| o.id));
+                    match page.next_cursor {
+                        Some(c) => q.cursor = Some(c),
+                        None => return ids,
+                    }
+                }
+            }
+        };
+        let q = |limit, status, user: Option<&str>| OrderQuery {
+            limit,
+            status,
+            user_id: user.map(|u| UserId::parse(u).unwrap()),
+            cursor: None,
+        };
+        assert_eq!(pages(q(7, None, None)).await, newest_first);
+        assert_eq!(pages(q(1, None, None)).await, newest_first);
+        assert_eq!(pages(q(6, Some(OrderStatus::Pending), None)).await, pending);
+        assert_eq!(pages(q(4, Some(OrderStatus::Failed), None)).await, failed);
+        assert_eq!(pages(q(5, None, Some("u1"))).await, u1);
+        // u1 holds orders 1, 4, 7, ...: those are never the failed ones (0, 3, 6, ...).
+        assert_eq!(pages(q(5, Some(OrderStatus::Failed), Some("u1"))).await, []);
     }
 }

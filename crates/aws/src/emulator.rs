@@ -38,3 +38,13 @@ pub async fn fresh(
     init(&dynamo, &sqs, &names, spec).await.expect("aws init");
     (names, dynamo, sqs)
 }
+
+/// The retry policy of stores on the emulator: DynamoDB's pauses, a longer budget. The
+/// emulator answers one request at a time, tens of times slower than DynamoDB, so a burst
+/// of 100 placements on one item takes seconds to get through there, not milliseconds.
+pub fn retry_policy() -> crate::RetryPolicy {
+    crate::RetryPolicy {
+        budget: std::time::Duration::from_secs(30),
+        ..crate::RetryPolicy::default()
+    }
+}

@@ -137,6 +137,12 @@ impl Stock {
         })
     }
 
+    /// Each shard's available and locked units, by shard.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> &[(i64, i64)] {
+        &self.counts
+    }
+
     /// Each shard's available stock, when the product has more than one.
     pub(crate) fn spread(&self) -> Option<Vec<i64>> {
         (self.counts.len() > 1).then(|| self.counts.iter().map(|c| c.0).collect())

@@ -23,7 +23,8 @@ async fn fresh(spec: QueueSpec) -> (AwsNames, aws_sdk_dynamodb::Client, aws_sdk_
 
 async fn fresh_dynamo_store() -> (Arc<dyn OrderStore>, ()) {
     let (names, dynamo, _) = fresh(QueueSpec::default()).await;
-    (Arc::new(DynamoStore::new(dynamo, names)), ())
+    let store = DynamoStore::new(dynamo, names).with_retry(orderflow_aws::emulator::retry_policy());
+    (Arc::new(store), ())
 }
 
 async fn fresh_dynamo_outbox() -> (OutboxFixture, ()) {

@@ -67,6 +67,10 @@ macro_rules! store_contract_suite {
             units_placed_without_a_limit_are_not_given_back_to_one,
             concurrent_overlapping_carts_never_oversell,
             concurrent_orders_of_one_customer_stay_within_the_limit,
+            spread_stock_is_placed_released_and_sold_as_one,
+            spread_stock_accepts_exactly_its_units_under_concurrency,
+            spreading_races_placements_without_losing_a_unit,
+            limits_hold_on_spread_stock,
         );
     };
 }

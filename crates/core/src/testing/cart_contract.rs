@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::domain::lifecycle::{self, ConsumeDecision, PaymentDecision, PaymentOutcome};
 use crate::domain::{
     IdempotencyKey, LimitChange, MaxPerUser, Order, OrderStatus, ProductId, RefusalKind,
-    StockCount, Timestamp,
+    StockCount, StockShards, Timestamp,
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
@@ -419,4 +419,155 @@ pub async fn concurrent_orders_of_one_customer_stay_within_the_limit(store: Stor
     }
     assert_eq!(counters(&store, "drop").await, (100 - 3 - 15, 18));
     check_invariants(&store, &HashMap::from([("drop", 100)]), &[("drop", 3)]).await;
+}
+
+// Stock spread over several places (`spread_stock`): on DynamoDB, items of their own; on
+// a store with one row per product, nothing changes. Either way the product shows the
+// sums, and every rule holds as for stock kept in one place.
+
+async fn spread(store: &Store, product: &str, shards: i64) {
+    store
+        .spread_stock(&pid(product), StockShards::new(shards).unwrap())
+        .await
+        .unwrap();
+}
+
+pub async fn spread_stock_is_placed_released_and_sold_as_one(store: Store) {
+    stock(&store, "hot", 10, LimitChange::Keep).await;
+    spread(&store, "hot", 4).await;
+    assert_eq!(
+        counters(&store, "hot").await,
+        (10, 0),
+        "spreading keeps the sums"
+    );
+    // More units than any one shard holds (2 or 3 each on DynamoDB).
+    let big = place(&store, cart("u1", &[("hot", 7)])).await;
+    assert_eq!(counters(&store, "hot").await, (3, 7));
+    let small = place(&store, cart("u2", &[("hot", 2)])).await;
+    assert_eq!(
+        refusal(store.place_order(cart("u3", &[("hot", 2)])).await),
+        (RefusalKind::OutOfStock, names(&["hot"])),
+        "short only when the sum is"
+    );
+    let last = place(&store, cart("u3", &[("hot", 1)])).await;
+    assert_eq!(counters(&store, "hot").await, (0, 10));
+    expire(&store, &big).await;
+    assert_eq!(counters(&store, "hot").await, (7, 3));
+    complete(&store, &small).await;
+    complete(&store, &last).await;
+    assert_eq!(counters(&store, "hot").await, (7, 0));
+    // Setting the stock sets the sum; the freed units can be ordered again, all at once.
+    stock(&store, "hot", 9, LimitChange::Keep).await;
+    assert_eq!(counters(&store, "hot").await, (9, 0));
+    place(&store, cart("u4", &[("hot", 9)])).await;
+    assert_eq!(counters(&store, "hot").await, (0, 9));
+    // Ever stocked: 10, then set from 7 to 9.
+    check_invariants(&store, &HashMap::from([("hot", 12)]), &[]).await;
+}
+
+pub async fn spread_stock_accepts_exactly_its_units_under_concurrency(store: Store) {
+    stock(&store, "flash", 30, LimitChange::Keep).await;
+    spread(&store, "flash", 8).await;
+    let tasks: Vec<_> = (0..70)
+        .map(|i| {
+            let store = store.clone();
+            let q = 1 + i64::from(i % 3 == 0);
+            tokio::spawn(async move {
+                store
+                    .place_order(cart(&format!("buyer{i}"), &[("flash", q)]))
+                    .await
+            })
+        })
+        .collect();
+    let mut placed = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Placed::Created(o)) => placed.push(o),
+            Err(StoreError::Refused(r)) => assert_eq!(r.kind, RefusalKind::OutOfStock),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let taken: i64 = placed.iter().map(|o| o.lines[0].quantity.get()).sum();
+    // Refused only when the units left were fewer than asked: at most one short of all.
+    assert!((29..=30).contains(&taken), "{taken} units taken");
+    let stocked = HashMap::from([("flash", 30)]);
+    check_invariants(&store, &stocked, &[]).await;
+    for (i, o) in placed.iter().enumerate() {
+        if i % 2 == 0 {
+            complete(&store, o).await;
+        } else {
+            expire(&store, o).await;
+        }
+    }
+    check_invariants(&store, &stocked, &[]).await;
+    assert_eq!(counters(&store, "flash").await.1, 0);
+}
+
+pub async fn spreading_races_placements_without_losing_a_unit(store: Store) {
+    stock(&store, "busy", 100, LimitChange::Keep).await;
+    let orders: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .place_order(cart(&format!("u{i}"), &[("busy", 1)]))
+                    .await
+            })
+        })
+        .collect();
+    let spreading = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for n in [2, 4, 8, 16] {
+                match store
+                    .spread_stock(&pid("busy"), StockShards::new(n).unwrap())
+                    .await
+                {
+                    // Placements may keep it from finishing now; it changed nothing then.
+                    Ok(()) | Err(StoreError::Overloaded) => {}
+                    Err(e) => panic!("spreading over {n}: {e:?}"),
+                }
+            }
+        })
+    };
+    for t in orders {
+        assert!(
+            matches!(t.await.unwrap(), Ok(Placed::Created(_))),
+            "there is stock for every order"
+        );
+    }
+    spreading.await.unwrap();
+    assert_eq!(counters(&store, "busy").await, (60, 40));
+    let stocked = HashMap::from([("busy", 100)]);
+    check_invariants(&store, &stocked, &[]).await;
+}
+
+pub async fn limits_hold_on_spread_stock(store: Store) {
+    stock(&store, "drop", 100, limit(3)).await;
+    spread(&store, "drop", 4).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.place_order(cart("greedy", &[("drop", 1)])).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(Placed::Created(_)) => ok += 1,
+            Err(StoreError::Refused(r)) => assert_eq!(r.kind, RefusalKind::LimitExceeded),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ok, 3, "exactly the limit");
+    // A new limit applies to every shard at once.
+    stock(&store, "drop", 97, limit(5)).await;
+    place(&store, cart("greedy", &[("drop", 2)])).await;
+    assert_eq!(
+        refusal(store.place_order(cart("greedy", &[("drop", 1)])).await).0,
+        RefusalKind::LimitExceeded
+    );
+    stock(&store, "drop", 95, LimitChange::Remove).await;
+    place(&store, cart("greedy", &[("drop", 50)])).await;
+    assert_eq!(counters(&store, "drop").await, (45, 55));
 }
