@@ -63,18 +63,24 @@ pub(crate) fn shares(total: i64, shards: u32) -> Vec<i64> {
         .collect()
 }
 
-/// Where `units` are taken from, given each shard's available stock: all from `start`
-/// when it has them (orders spread over the shards), else from the fullest shards first
-/// (the fewest items in the transaction). `None` when the shards together are short.
+/// Where `units` are taken from, given each shard's available stock: from one shard when
+/// one holds them, the first from `start` on (orders start on different shards, so
+/// concurrent buyers do not all turn to the same one when theirs runs short), else from
+/// the fullest shards first (the fewest items in the transaction). `None` when the shards
+/// together are short.
 pub(crate) fn choose_draws(available: &[i64], units: i64, start: usize) -> Option<Vec<Draw>> {
     let draw = |shard: usize, units| Draw {
         shard: u32::try_from(shard).unwrap_or(u32::MAX),
         units,
     };
-    if available.get(start).is_some_and(|a| *a >= units) {
-        return Some(vec![draw(start, units)]);
+    let n = available.len();
+    if let Some(k) = (0..n)
+        .map(|i| (start + i) % n)
+        .find(|k| available[*k] >= units)
+    {
+        return Some(vec![draw(k, units)]);
     }
-    let mut fullest: Vec<usize> = (0..available.len()).collect();
+    let mut fullest: Vec<usize> = (0..n).collect();
     fullest.sort_by_key(|k| (std::cmp::Reverse(available[*k]), *k));
     let mut left = units;
     let mut draws = Vec::new();
@@ -459,10 +465,13 @@ mod tests {
     }
 
     #[test]
-    fn a_line_takes_from_its_own_shard_else_the_fullest_else_none() {
+    fn a_line_takes_from_its_own_shard_else_the_next_that_holds_it_else_the_fullest() {
         let stock = [2, 5, 0, 4];
         assert_eq!(units(&choose_draws(&stock, 2, 0).unwrap()), [(0, 2)]);
         assert_eq!(units(&choose_draws(&stock, 3, 0).unwrap()), [(1, 3)]);
+        // The next shard from its own that holds them, not the fullest.
+        assert_eq!(units(&choose_draws(&stock, 3, 2).unwrap()), [(3, 3)]);
+        assert_eq!(units(&choose_draws(&stock, 1, 2).unwrap()), [(3, 1)]);
         // Spanning shards: fullest first, the fewest items.
         assert_eq!(
             units(&choose_draws(&stock, 9, 2).unwrap()),

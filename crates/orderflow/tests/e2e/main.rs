@@ -18,6 +18,7 @@ mod payments;
 mod races;
 mod restart;
 mod security;
+mod shards;
 mod shutdown;
 mod stuck;
 mod validation;
