@@ -1579,4 +1579,44 @@ mod tests {
         // u1 holds orders 1, 4, 7, ...: those are never the failed ones (0, 3, 6, ...).
         assert_eq!(pages(q(5, Some(OrderStatus::Failed), Some("u1"))).await, []);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn aws_init_lists_orders_stored_before_the_listing_shards_again() {
+        let store = fresh_store().await;
+        stock(&store, "p", 10, LimitChange::Keep).await;
+        let old = place_cart(&store, "u1", &[("p", 1)]).await;
+        let new = place_cart(&store, "u1", &[("p", 1)]).await;
+        // The item as an older version wrote it: no listing shards.
+        store
+            .client
+            .update_item()
+            .table_name(&store.names.orders_table)
+            .key("orderId", s(old.id.to_string()))
+            .update_expression("REMOVE listShard, statusShard")
+            .send()
+            .await
+            .unwrap();
+        let listed = |q: OrderQuery| {
+            let store = store.clone();
+            async move {
+                let page = store.list_orders(&q).await.unwrap();
+                page.orders.into_iter().map(|o| o.id).collect::<Vec<_>>()
+            }
+        };
+        let everything = OrderQuery {
+            limit: 10,
+            ..OrderQuery::default()
+        };
+        let pending = OrderQuery {
+            status: Some(orderflow_core::domain::OrderStatus::Pending),
+            ..everything.clone()
+        };
+        assert_eq!(listed(everything.clone()).await, [new.id]);
+        let (_, sqs) = crate::emulator::clients().await;
+        crate::setup::init(&store.client, &sqs, &store.names, QueueSpec::default())
+            .await
+            .unwrap();
+        assert_eq!(listed(everything).await, [new.id, old.id]);
+        assert_eq!(listed(pending).await, [new.id, old.id]);
+    }
 }

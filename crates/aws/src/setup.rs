@@ -285,6 +285,8 @@ pub async fn init(
         }
     }
 
+    backfill_listing_keys(dynamo, names).await?;
+
     for queue in [
         names.queue.clone(),
         names.refunds_queue(),
@@ -292,6 +294,84 @@ pub async fn init(
         names.notify_queue(),
     ] {
         create_queue(sqs, &queue, queues).await?;
+    }
+    Ok(())
+}
+
+/// Give orders stored before the sharded listing indexes their keys there (`listShard`,
+/// `statusShard`), so that they are listed again; each on condition that its status is
+/// still the one read (an order that changed meanwhile got them from its transition).
+/// One scan of the orders, once: later runs find nothing to do.
+async fn backfill_listing_keys(
+    dynamo: &aws_sdk_dynamodb::Client,
+    names: &AwsNames,
+) -> Result<(), String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use orderflow_core::domain::{OrderId, OrderStatus};
+    let mut start = None;
+    let mut done = 0u64;
+    loop {
+        let page = dynamo
+            .scan()
+            .table_name(&names.orders_table)
+            .filter_expression("attribute_exists(sortKey) AND attribute_not_exists(listShard)")
+            .projection_expression("orderId, orderStatus")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| format!("reading orders to backfill: {}", DisplayErrorContext(e)))?;
+        for item in page.items.unwrap_or_default() {
+            let id = item.get("orderId").and_then(|v| v.as_s().ok());
+            let status = item.get("orderStatus").and_then(|v| v.as_n().ok());
+            let (Some(id), Some(code)) = (id, status) else {
+                continue;
+            };
+            let (Ok(order), Some(status)) = (
+                OrderId::parse(id),
+                code.parse().ok().and_then(OrderStatus::from_code),
+            ) else {
+                continue;
+            };
+            let update = dynamo
+                .update_item()
+                .table_name(&names.orders_table)
+                .key("orderId", AttributeValue::S(id.clone()))
+                .update_expression("SET listShard = :l, statusShard = :s")
+                .condition_expression("orderStatus = :st AND attribute_not_exists(listShard)")
+                .expression_attribute_values(
+                    ":l",
+                    AttributeValue::S(crate::listing::list_shard(order)),
+                )
+                .expression_attribute_values(
+                    ":s",
+                    AttributeValue::S(crate::listing::status_shard(order, status)),
+                )
+                .expression_attribute_values(":st", AttributeValue::N(code.clone()))
+                .send()
+                .await;
+            match update {
+                Ok(_) => done += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "backfilling order {id}: {}",
+                        DisplayErrorContext(e)
+                    ));
+                }
+            }
+        }
+        match page.last_evaluated_key {
+            Some(k) => start = Some(k),
+            None => break,
+        }
+    }
+    if done > 0 {
+        tracing::info!(
+            orders = done,
+            "listing keys given to orders stored before them"
+        );
     }
     Ok(())
 }
