@@ -237,7 +237,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -581,7 +581,7 @@ async fn place(
 
 /// How long a scenario of `n` orders may take to settle after its load.
 fn allowance(n: usize) -> Duration {
-    Duration::from_secs(60) + Duration::from_millis(100 * n as u64)
+    Duration::from_secs(120) + Duration::from_millis(400 * n as u64)
 }
 
 async fn run_one(a: &CapacityArgs, s: Scenario, endpoint: &str) -> anyhow::Result<Report> {
