@@ -4,6 +4,7 @@
 mod helpers;
 
 mod bench;
+mod capacity;
 mod carts;
 mod config;
 mod events;

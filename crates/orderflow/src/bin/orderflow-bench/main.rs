@@ -12,10 +12,15 @@
 //! - `load`: the load generator and its statistics.
 //! - `server`: starting and measuring server processes, and the trivial server.
 //! - `scenarios`: place, flash, lifecycle, sweep.
+//! - `capacity`, `proxy`, `units`: the capacity model of the AWS backend (write units per
+//!   partition key, measured on the emulator).
 
+mod capacity;
 mod load;
+mod proxy;
 mod scenarios;
 mod server;
+mod units;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,6 +54,8 @@ enum Command {
     Sweep(Common),
     /// Every scenario, one after the other.
     All(Common),
+    /// The AWS backend's write units per partition key, on the emulator (AWS_ENDPOINT_URL).
+    Capacity(capacity::CapacityArgs),
     /// (internal) The trivial server the ceiling is measured on.
     #[command(hide = true)]
     TrivialServer {
@@ -84,6 +91,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::TrivialServer { listen } => server::run_trivial(&listen).await,
+            Command::Capacity(a) => capacity::run(&a).await,
             Command::Place(c) => scenarios::place(&c).await.map(|_| ()),
             Command::Flash(c) => {
                 let place = scenarios::place(&c).await?;

@@ -22,8 +22,18 @@ pub struct Server {
 impl Server {
     /// Start `bin args...`, wait for its "listening on http://..." line.
     pub fn start(bin: &Path, args: &[String]) -> anyhow::Result<Self> {
+        Self::start_with_env(bin, args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set.
+    pub fn start_with_env(
+        bin: &Path,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(bin)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
