@@ -20,9 +20,16 @@
 //!   process exits with status 70 (EX_SOFTWARE), so that a supervisor restarts it rather
 //!   than a process living on that can never write again. Nothing acknowledged is lost
 //!   either way: callers are answered only after their commit.
+//! - Checkpoints (copying the WAL back into the database file) are not the writer's work:
+//!   SQLite's automatic checkpoint would run on this thread after a commit, with every
+//!   caller of the next batch waiting for it. Instead a checkpointer thread with its own
+//!   connection runs them beside the writer, when the WAL has grown by [`CHECKPOINT_PAGES`]
+//!   (a large WAL also means a page rewritten by many batches is copied back once).
 
+use std::cell::Cell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -36,6 +43,20 @@ pub const MAX_BATCH: usize = 256;
 
 /// Commands waiting for the writer; beyond this a write is refused as `Overloaded`.
 pub const QUEUE_DEPTH: usize = 4096;
+
+/// Pages in the WAL after which the checkpointer copies them back (32 MiB of 4 KiB pages).
+pub const CHECKPOINT_PAGES: i32 = 8192;
+
+thread_local! {
+    /// Pages in the WAL after the writer thread's last commit, as SQLite's WAL hook reports.
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook, called on the committing (writer) thread after each commit.
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
 
 /// Exit status when the writer thread dies: EX_SOFTWARE from sysexits.h.
 const EXIT_WRITER_DIED: i32 = 70;
@@ -150,13 +171,38 @@ impl Writer {
     /// Start the writer thread on `conn`. Returns the handle and the thread, which ends
     /// once every handle is dropped and the commands already sent are committed.
     pub fn spawn(conn: Connection) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
+        Self::spawn_with(conn, None)
+    }
+
+    /// [`Writer::spawn`] on a WAL database at `db`, with checkpoints on a thread of their
+    /// own rather than on the writer's (see the module's notes).
+    pub fn spawn_checkpointed(
+        conn: Connection,
+        db: PathBuf,
+    ) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
+        // Replaces SQLite's automatic checkpoint (itself a WAL hook): from now on only the
+        // checkpointer checkpoints.
+        conn.wal_hook(Some(note_wal_pages));
+        // One request pending is enough: a checkpoint copies everything committed so far.
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || checkpointer(&db, &asked))?;
+        Self::spawn_with(conn, Some(ask))
+    }
+
+    fn spawn_with(
+        conn: Connection,
+        checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+    ) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(WriterStats::default());
         let counters = stats.clone();
         let handle = thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, rx, &counters))) {
+                let run = || run(conn, rx, &counters, checkpoints.as_ref());
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(run)) {
                     // Commands' panics are caught in `Job::run`; reaching this is a bug in
                     // the writer itself. Without a writer the process can never write again:
                     // exit so that a supervisor starts a fresh one.
@@ -207,7 +253,35 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &WriterStats) {
+/// Copy the WAL back into the database whenever asked, on a connection of its own. A
+/// PASSIVE checkpoint never waits for the writer nor stops it: it copies what was committed
+/// when it began, and the writer starts the WAL over once everything in it was copied.
+fn checkpointer(db: &std::path::Path, asked: &std::sync::mpsc::Receiver<()>) {
+    let conn = match Connection::open(db) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpointer: cannot open the database; the WAL grows until restart");
+            return;
+        }
+    };
+    // Until the writer is gone (it drops the sender).
+    while asked.recv().is_ok() {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((log, copied)) => tracing::debug!(log, copied, "checkpoint"),
+            Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next one tries again"),
+        }
+    }
+}
+
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Command>>,
+    stats: &WriterStats,
+    checkpoints: Option<&std::sync::mpsc::SyncSender<()>>,
+) {
     let mut batch: Vec<Box<dyn Command>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -224,6 +298,12 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &Write
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Err(e) = &commit {
             tracing::error!(error = %e, commands = batch.len(), "group commit failed");
+        }
+        if let Some(ask) = checkpoints
+            && WAL_PAGES.get() >= CHECKPOINT_PAGES
+        {
+            // Full: a checkpoint is already asked for and will copy this commit too.
+            let _ = ask.try_send(());
         }
         let failure = commit.as_ref().err().map(CommitFailure::from_sqlite);
         for cmd in batch.drain(..) {
