@@ -150,6 +150,11 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Savepoints (one per command, one per transition of a sweep) keep the pages they
+    // change in a sub-journal, which SQLite moves to a temporary file past 64 KiB: a sweep
+    // command wrote 32 KiB to it per order timed out, all system calls. In memory it is a
+    // copy; its size is bounded by the largest command (a sweep chunk, some MiB).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
@@ -219,6 +224,10 @@ fn queue_of(topic: Topic) -> &'static str {
         Topic::Refunds => REFUNDS_QUEUE,
     }
 }
+
+/// Transitions per writer command of [`OrderStore::apply_each`] (a sweep's batch): what a
+/// placement may have to wait for beside its own batch.
+const SWEEP_CHUNK: usize = 100;
 
 /// An error of the same kind as `e`, for each of several callers one failure answers.
 fn same_kind(e: &StoreError) -> StoreError {
@@ -613,26 +622,31 @@ impl OrderStore for SqliteStore {
     async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let mut topics: Vec<Topic> = ts.iter().flat_map(Transition::messages).collect();
         topics.dedup();
-        let owned = ts.to_vec();
-        let n = ts.len();
-        // One writer command, one savepoint per transition: one commit for the batch.
-        let results = self
-            .writer
-            .write(move |conn| {
-                Ok(owned
-                    .iter()
-                    .map(|t| in_savepoint(conn, |c| apply(c, t)))
-                    .collect::<Vec<_>>())
+        // Bulk commands of SWEEP_CHUNK transitions each, one savepoint per transition: the
+        // writer commits several together when nothing else waits, and takes placements
+        // between them when they do, so a sweep never holds a placement for long.
+        let chunks: Vec<_> = ts
+            .chunks(SWEEP_CHUNK)
+            .map(|chunk| {
+                let owned = chunk.to_vec();
+                move |conn: &Connection| {
+                    Ok(owned
+                        .iter()
+                        .map(|t| in_savepoint(conn, |c| apply(c, t)))
+                        .collect::<Vec<_>>())
+                }
             })
-            .await;
-        let results = match results {
-            Ok(r) => r,
-            Err(e) => {
-                // The commit failed (or was refused): nothing of the batch was written.
+            .collect();
+        let sizes: Vec<usize> = ts.chunks(SWEEP_CHUNK).map(<[_]>::len).collect();
+        let mut results = Vec::with_capacity(ts.len());
+        for (chunk, n) in self.writer.write_bulk(chunks).await.into_iter().zip(sizes) {
+            match chunk {
+                Ok(r) => results.extend(r),
+                // The commit failed (or was refused): nothing of the chunk was written.
                 // Each transition gets an error of the same kind (503 stays 503).
-                return (0..n).map(|_| Err(same_kind(&e))).collect();
+                Err(e) => results.extend((0..n).map(|_| Err(same_kind(&e)))),
             }
-        };
+        }
         if results.iter().any(Result::is_ok) {
             self.committed();
         }
