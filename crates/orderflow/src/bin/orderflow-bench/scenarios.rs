@@ -668,6 +668,39 @@ pub async fn deadline(c: &Common) -> anyhow::Result<()> {
         .send()
         .await?
         .error_for_status()?;
+    // Read the stream while placing: changes are timed when they arrive, not when the
+    // placing is over.
+    let watching = tokio::spawn(async move {
+        let mut lags_ms: Vec<i64> = Vec::with_capacity(orders);
+        let mut buffer = String::new();
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while lags_ms.len() < orders {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, stream.chunk())
+                .await
+                .context("stock was not back within a minute")??
+                .context("the event stream ended")?;
+            let seen_at = now_millis();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let Some(data) = line.trim_end().strip_prefix("data:") else {
+                    continue;
+                };
+                let change: Value = serde_json::from_str(data.trim())?;
+                if change["type"] != "timed_out" {
+                    continue;
+                }
+                let expires = change["order"]["expiresAt"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .context("expiresAt")?
+                    .timestamp_millis();
+                lags_ms.push(seen_at - expires);
+            }
+        }
+        anyhow::Ok(lags_ms)
+    });
     let phase = Phase::start(t.server.as_ref());
     let url = format!("{}/order", t.url);
     let cl = client.clone();
@@ -689,34 +722,7 @@ pub async fn deadline(c: &Common) -> anyhow::Result<()> {
         "placed {} of {orders}",
         placed.count(201)
     );
-    let mut lags_ms: Vec<i64> = Vec::with_capacity(orders);
-    let mut buffer = String::new();
-    let give_up = Instant::now() + Duration::from_secs(60);
-    while lags_ms.len() < orders {
-        let left = give_up.saturating_duration_since(Instant::now());
-        let chunk = tokio::time::timeout(left, stream.chunk())
-            .await
-            .context("stock was not back within a minute")??
-            .context("the event stream ended")?;
-        let seen_at = now_millis();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buffer.find('\n') {
-            let line: String = buffer.drain(..=end).collect();
-            let Some(data) = line.trim_end().strip_prefix("data:") else {
-                continue;
-            };
-            let change: Value = serde_json::from_str(data.trim())?;
-            if change["type"] != "timed_out" {
-                continue;
-            }
-            let expires = change["order"]["expiresAt"]
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-                .context("expiresAt")?
-                .timestamp_millis();
-            lags_ms.push(seen_at - expires);
-        }
-    }
+    let mut lags_ms = watching.await??;
     lags_ms.sort_unstable();
     let pct =
         |p: f64| lags_ms[((lags_ms.len() as f64 * p).ceil() as usize).clamp(1, lags_ms.len()) - 1];
