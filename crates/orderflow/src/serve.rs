@@ -121,15 +121,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         &stopped,
     );
     // Orders that expired while the server was down are timed out now, not at the first
-    // tick; in the background, so that the API serves meanwhile.
+    // tick; in the background, so that the API serves meanwhile. The deadline timer does
+    // that by itself as it starts (their deadlines have passed): a second sweep beside it
+    // would only find the same orders and lose every race for them.
     let (svc, schedule, stop_rx) = (
         service.clone(),
         args.sweep_schedule.clone(),
         stopped.clone(),
     );
+    let startup_sweep = !args.deadline_timer;
     background.spawn(async move {
         let started = std::time::Instant::now();
-        match svc.sweep_once(None).await {
+        let swept = if startup_sweep {
+            svc.sweep_once(None).await
+        } else {
+            Ok(Default::default())
+        };
+        match swept {
             Ok(s) if s.timed_out > 0 || s.failed > 0 => {
                 tracing::info!(
                     timed_out = s.timed_out,

@@ -7,6 +7,7 @@
 //!   writes together (group commit); every write goes through it.
 //! - `reader`: a small pool of read-only connections; WAL lets reads run beside the writer.
 //! - `rows`: SQL rows to domain values and back.
+//! - `user_index`: the customers' listing index, filled in bulk.
 //! - [`SqliteStore`]: the [`orderflow_core::ports::OrderStore`] built from the above.
 //! - [`queue`]: [`SqliteQueue`], durable queues with SQS's semantics in the same file, so a
 //!   transition and the message it starts are one transaction.
@@ -22,6 +23,7 @@ mod reader;
 mod rows;
 pub mod schema;
 mod store;
+mod user_index;
 mod worklists;
 pub mod writer;
 

@@ -197,6 +197,27 @@ static MIGRATION_9: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// 10: the customers' listing index is kept apart from the orders and filled in bulk
+/// ([`crate::user_index`]). An index on `orders (user_id, seq)` is written by every
+/// placement on the page of that customer's latest entries, a page of its own for nearly
+/// every order of a group commit (most of the bytes written per order); `user_orders` takes
+/// the orders up to `user_orders_mark` in one sorted insert, many entries per page, and a
+/// listing reads the orders after the mark from the table's end.
+const MIGRATION_10: &str = r#"
+    CREATE TABLE user_orders (
+        user_id TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        PRIMARY KEY (user_id, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO user_orders (user_id, seq) SELECT user_id, seq FROM orders ORDER BY user_id, seq;
+    CREATE TABLE user_orders_mark (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO user_orders_mark (id, seq) VALUES (1, COALESCE((SELECT MAX(seq) FROM orders), 0));
+    DROP INDEX orders_by_user;
+"#;
+
 /// Every migration in order: the fixed ones, then 7 to 9, whose partial indexes are
 /// generated from the domain's work-list predicates ([`crate::worklists`]). A change to a
 /// predicate is a new migration that recreates its index (the old index would no longer
@@ -206,11 +227,12 @@ fn migrations() -> Vec<&'static str> {
     all.push(crate::worklists::MIGRATION_7.as_str());
     all.push(MIGRATION_8.as_str());
     all.push(MIGRATION_9.as_str());
+    all.push(MIGRATION_10);
     all
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = STATIC_MIGRATIONS.len() + 3;
+pub const LATEST: usize = STATIC_MIGRATIONS.len() + 4;
 
 /// Bring the database up to [`LATEST`].
 ///
@@ -320,9 +342,11 @@ mod tests {
             assert!(p.contains("SEARCH") || p == "SCAN orders", "{sql}\n  → {p}");
         }
         for sql in [
-            "SELECT * FROM orders WHERE user_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
             "SELECT * FROM orders WHERE status = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-            "SELECT * FROM orders WHERE user_id = ?1 AND status = ?2 ORDER BY seq DESC LIMIT ?3",
+            // A customer's orders: those after the mark from the table's end (a rowid
+            // range), the rest through `user_orders`.
+            &crate::user_index::recent_sql("*"),
+            &crate::user_index::indexed_sql("o.*"),
             "SELECT * FROM orders WHERE order_id = ?1",
             "SELECT id, body, receive_count FROM queue_messages
              WHERE queue = ?1 AND visible_at <= ?2 ORDER BY visible_at, id LIMIT ?3",

@@ -57,7 +57,8 @@ impl SqliteStore {
         let mut conn = Connection::open(&path).map_err(StoreError::backend)?;
         configure_writer(&conn).map_err(StoreError::backend)?;
         schema::migrate(&mut conn).map_err(StoreError::backend)?;
-        let (writer, _thread) = Writer::spawn(conn).map_err(StoreError::backend)?;
+        let (writer, _thread) =
+            Writer::spawn_checkpointed(conn, path.clone()).map_err(StoreError::backend)?;
         Ok(Self {
             writer,
             readers: Readers::new(path.clone()),
@@ -149,6 +150,11 @@ fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
         )));
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // Savepoints (one per command, one per transition of a sweep) keep the pages they
+    // change in a sub-journal, which SQLite moves to a temporary file past 64 KiB: a sweep
+    // command wrote 32 KiB to it per order timed out, all system calls. In memory it is a
+    // copy; its size is bounded by the largest command (a sweep chunk, some MiB).
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
@@ -219,6 +225,10 @@ fn queue_of(topic: Topic) -> &'static str {
     }
 }
 
+/// Transitions per writer command of [`OrderStore::apply_each`] (a sweep's batch): what a
+/// placement may have to wait for beside its own batch.
+const SWEEP_CHUNK: usize = 100;
+
 /// An error of the same kind as `e`, for each of several callers one failure answers.
 fn same_kind(e: &StoreError) -> StoreError {
     let why = || std::io::Error::other(e.to_string());
@@ -251,8 +261,9 @@ fn decode_cursor(cursor: &str) -> Result<i64, StoreError> {
         .ok_or(StoreError::InvalidCursor)
 }
 
-/// The place-order transaction body; runs on the writer inside its own savepoint.
-fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
+/// The place-order transaction body; runs on the writer inside its own savepoint. Returns
+/// the new order's acceptance sequence number beside it.
+fn place(conn: &Connection, new: &NewOrder) -> Result<(Placed, Option<i64>), StoreError> {
     if let Some(idem) = &new.idempotency {
         let seen: Option<(String, String)> = conn
             .prepare_cached("SELECT fingerprint, order_id FROM idempotency_keys WHERE key = ?1")
@@ -268,7 +279,7 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
             let order = get_order(conn, &order_id)?.ok_or_else(|| {
                 StoreError::backend(std::io::Error::other("idempotency key without its order"))
             })?;
-            return Ok(Placed::Replayed(order));
+            return Ok((Placed::Replayed(order), None));
         }
     }
 
@@ -351,6 +362,7 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
         ])
     })
     .map_err(db)?;
+    let seq = conn.last_insert_rowid();
     insert_event(conn, &o.placed_event())?;
 
     if let Some(idem) = &new.idempotency {
@@ -368,7 +380,7 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<Placed, StoreError> {
         })
         .map_err(db)?;
     }
-    Ok(Placed::Created(o.clone()))
+    Ok((Placed::Created(o.clone()), Some(seq)))
 }
 
 /// The units of `product` that `user` holds in orders counting toward its limit.
@@ -504,38 +516,38 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
 }
 
 fn list(conn: &Connection, q: &OrderQuery, after: Option<i64>) -> Result<OrderPage, StoreError> {
-    let mut conditions = Vec::new();
-    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-    if let Some(user) = &q.user_id {
-        args.push(Box::new(user.as_str().to_owned()));
-        conditions.push(format!("user_id = ?{}", args.len()));
-    }
-    if let Some(status) = q.status {
-        args.push(Box::new(status.code()));
-        conditions.push(format!("status = ?{}", args.len()));
-    }
-    if let Some(seq) = after {
-        args.push(Box::new(seq));
-        conditions.push(format!("seq < ?{}", args.len()));
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
     // One more than asked, to know whether there is a next page.
-    args.push(Box::new(i64::from(q.limit) + 1));
-    let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders {filter} ORDER BY seq DESC LIMIT ?{}",
-        args.len()
-    );
-    let mut rows: Vec<(i64, Order)> = conn
-        .prepare_cached(&sql)
-        .and_then(|mut st| {
-            st.query_map(rusqlite::params_from_iter(args.iter()), order_from_row)?
-                .collect()
-        })
-        .map_err(db)?;
+    let want = q.limit as usize + 1;
+    let mut rows = if let Some(user) = &q.user_id {
+        crate::user_index::list(conn, user.as_str(), q.status.map(|s| s.code()), after, want)?
+    } else {
+        let mut conditions = Vec::new();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(status) = q.status {
+            args.push(Box::new(status.code()));
+            conditions.push(format!("status = ?{}", args.len()));
+        }
+        if let Some(seq) = after {
+            args.push(Box::new(seq));
+            conditions.push(format!("seq < ?{}", args.len()));
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        args.push(Box::new(want as i64));
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders {filter} ORDER BY seq DESC LIMIT ?{}",
+            args.len()
+        );
+        conn.prepare_cached(&sql)
+            .and_then(|mut st| {
+                st.query_map(rusqlite::params_from_iter(args.iter()), order_from_row)?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(db)?
+    };
     let more = rows.len() > q.limit as usize;
     rows.truncate(q.limit as usize);
     let next_cursor = if more {
@@ -552,9 +564,19 @@ fn list(conn: &Connection, q: &OrderQuery, after: Option<i64>) -> Result<OrderPa
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError> {
-        let placed = self.writer.write(move |conn| place(conn, &new)).await?;
+        let (placed, seq) = self.writer.write(move |conn| place(conn, &new)).await?;
         if matches!(placed, Placed::Created(_)) {
             self.committed();
+        }
+        if seq.is_some_and(crate::user_index::due) {
+            // In the background: the placement is answered now; a failed merge is done by
+            // the next one (it takes everything after the mark).
+            let writer = self.writer.clone();
+            tokio::spawn(async move {
+                if let Err(e) = writer.write(crate::user_index::merge).await {
+                    tracing::warn!(error = %e, "merging the customers' listing index failed");
+                }
+            });
         }
         Ok(placed)
     }
@@ -600,26 +622,31 @@ impl OrderStore for SqliteStore {
     async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let mut topics: Vec<Topic> = ts.iter().flat_map(Transition::messages).collect();
         topics.dedup();
-        let owned = ts.to_vec();
-        let n = ts.len();
-        // One writer command, one savepoint per transition: one commit for the batch.
-        let results = self
-            .writer
-            .write(move |conn| {
-                Ok(owned
-                    .iter()
-                    .map(|t| in_savepoint(conn, |c| apply(c, t)))
-                    .collect::<Vec<_>>())
+        // Bulk commands of SWEEP_CHUNK transitions each, one savepoint per transition: the
+        // writer commits several together when nothing else waits, and takes placements
+        // between them when they do, so a sweep never holds a placement for long.
+        let chunks: Vec<_> = ts
+            .chunks(SWEEP_CHUNK)
+            .map(|chunk| {
+                let owned = chunk.to_vec();
+                move |conn: &Connection| {
+                    Ok(owned
+                        .iter()
+                        .map(|t| in_savepoint(conn, |c| apply(c, t)))
+                        .collect::<Vec<_>>())
+                }
             })
-            .await;
-        let results = match results {
-            Ok(r) => r,
-            Err(e) => {
-                // The commit failed (or was refused): nothing of the batch was written.
+            .collect();
+        let sizes: Vec<usize> = ts.chunks(SWEEP_CHUNK).map(<[_]>::len).collect();
+        let mut results = Vec::with_capacity(ts.len());
+        for (chunk, n) in self.writer.write_bulk(chunks).await.into_iter().zip(sizes) {
+            match chunk {
+                Ok(r) => results.extend(r),
+                // The commit failed (or was refused): nothing of the chunk was written.
                 // Each transition gets an error of the same kind (503 stays 503).
-                return (0..n).map(|_| Err(same_kind(&e))).collect();
+                Err(e) => results.extend((0..n).map(|_| Err(same_kind(&e)))),
             }
-        };
+        }
         if results.iter().any(Result::is_ok) {
             self.committed();
         }
@@ -928,6 +955,83 @@ mod tests {
             order.state.status,
             orderflow_core::domain::OrderStatus::Timeout
         );
+    }
+
+    /// A customer's listing reads the orders after the index's mark and those in it as one
+    /// sequence, newest first, across pages and a merge made between them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_customers_listing_spans_the_merged_index_and_the_orders_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let p = ProductId::parse("p").unwrap();
+        store
+            .put_product(&p, StockCount::new(100).unwrap(), LimitChange::Keep)
+            .await
+            .unwrap();
+        let mut mine = Vec::new();
+        let place = async |user: &str| {
+            let mut new = new_order("p", 1);
+            new.order.user_id = UserId::parse(user).unwrap();
+            let id = new.order.id;
+            store.place_order(new).await.unwrap();
+            id
+        };
+        for i in 0..12 {
+            let id = place(if i % 3 == 0 { "b" } else { "a" }).await;
+            if i % 3 != 0 {
+                mine.push(id);
+            }
+            if i == 5 {
+                let taken = store.writer.write(crate::user_index::merge).await.unwrap();
+                assert_eq!(taken, 6, "the orders so far, both customers'");
+            }
+        }
+        // One of them in another status, for the status filter.
+        let first = store.get_order(mine[0]).await.unwrap().unwrap();
+        let late = first.expires_at.plus(Duration::from_secs(1));
+        store
+            .apply(&lifecycle::on_expiry(&first, late).unwrap())
+            .await
+            .unwrap();
+        mine.reverse(); // newest first
+        let a = UserId::parse("a").unwrap();
+        let pages = |status| {
+            let (store, a) = (store.clone(), a.clone());
+            async move {
+                let mut got = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let page = store
+                        .list_orders(&OrderQuery {
+                            user_id: Some(a.clone()),
+                            status,
+                            limit: 3,
+                            cursor,
+                        })
+                        .await
+                        .unwrap();
+                    assert!(page.orders.iter().all(|o| o.user_id == a));
+                    got.extend(page.orders.iter().map(|o| o.id));
+                    match page.next_cursor {
+                        Some(c) => cursor = Some(c),
+                        None => return got,
+                    }
+                }
+            }
+        };
+        assert_eq!(
+            pages(None).await,
+            mine,
+            "every order of the customer, in order"
+        );
+        let pending = pages(Some(orderflow_core::domain::OrderStatus::Pending)).await;
+        assert_eq!(pending, mine[..mine.len() - 1], "all but the timed-out one");
+        // A second merge moves the mark past the rest; the listing stays the same.
+        assert_eq!(
+            store.writer.write(crate::user_index::merge).await.unwrap(),
+            6
+        );
+        assert_eq!(pages(None).await, mine);
     }
 
     #[test]

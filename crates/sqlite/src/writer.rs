@@ -20,9 +20,22 @@
 //!   process exits with status 70 (EX_SOFTWARE), so that a supervisor restarts it rather
 //!   than a process living on that can never write again. Nothing acknowledged is lost
 //!   either way: callers are answered only after their commit.
+//! - Two kinds of commands: interactive ones (a placement, a webhook) and bulk ones (a
+//!   chunk of a sweep). A batch takes every interactive command waiting, and bulk ones only
+//!   after them: one when interactive commands are in the batch, up to [`MAX_BULK`] when
+//!   none wait; an interactive command that arrives while bulk work runs joins the batch and
+//!   ends it. A placement thus waits for at most one bulk command, however large the sweep.
+//! - Checkpoints (copying the WAL back into the database file) are not the writer's work:
+//!   SQLite's automatic checkpoint would run on this thread after a commit, with every
+//!   caller of the next batch waiting for it. Instead a checkpointer thread with its own
+//!   connection runs them beside the writer, when the WAL has grown by [`CHECKPOINT_PAGES`]
+//!   (a large WAL also means a page rewritten by many batches is copied back once).
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -34,8 +47,25 @@ use tokio::sync::{mpsc, oneshot};
 /// Most commands one transaction takes. Bounds the latency a batch adds to its first member.
 pub const MAX_BATCH: usize = 256;
 
+/// Bulk commands one transaction takes when no interactive command waits.
+pub const MAX_BULK: usize = 5;
+
 /// Commands waiting for the writer; beyond this a write is refused as `Overloaded`.
 pub const QUEUE_DEPTH: usize = 4096;
+
+/// Pages in the WAL after which the checkpointer copies them back (32 MiB of 4 KiB pages).
+pub const CHECKPOINT_PAGES: i32 = 8192;
+
+thread_local! {
+    /// Pages in the WAL after the writer thread's last commit, as SQLite's WAL hook reports.
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook, called on the committing (writer) thread after each commit.
+fn note_wal_pages(_: &rusqlite::hooks::Wal, pages: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
 
 /// Exit status when the writer thread dies: EX_SOFTWARE from sysexits.h.
 const EXIT_WRITER_DIED: i32 = 70;
@@ -71,9 +101,12 @@ trait Command: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Answer the caller once the batch's fate is known (`commit` is its result).
     fn finish(self: Box<Self>, commit: Result<(), &CommitFailure>);
+    /// Work that may wait behind interactive commands (see the module's notes).
+    fn bulk(&self) -> bool;
 }
 
 struct Job<T, F> {
+    bulk: bool,
     work: Option<F>,
     result: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
@@ -108,6 +141,10 @@ where
         };
         // The caller may have gone away (request cancelled); its write stands regardless.
         let _ = self.reply.send(answer);
+    }
+
+    fn bulk(&self) -> bool {
+        self.bulk
     }
 }
 
@@ -150,13 +187,38 @@ impl Writer {
     /// Start the writer thread on `conn`. Returns the handle and the thread, which ends
     /// once every handle is dropped and the commands already sent are committed.
     pub fn spawn(conn: Connection) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
+        Self::spawn_with(conn, None)
+    }
+
+    /// [`Writer::spawn`] on a WAL database at `db`, with checkpoints on a thread of their
+    /// own rather than on the writer's (see the module's notes).
+    pub fn spawn_checkpointed(
+        conn: Connection,
+        db: PathBuf,
+    ) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
+        // Replaces SQLite's automatic checkpoint (itself a WAL hook): from now on only the
+        // checkpointer checkpoints.
+        conn.wal_hook(Some(note_wal_pages));
+        // One request pending is enough: a checkpoint copies everything committed so far.
+        let (ask, asked) = std::sync::mpsc::sync_channel::<()>(1);
+        thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || checkpointer(&db, &asked))?;
+        Self::spawn_with(conn, Some(ask))
+    }
+
+    fn spawn_with(
+        conn: Connection,
+        checkpoints: Option<std::sync::mpsc::SyncSender<()>>,
+    ) -> std::io::Result<(Self, thread::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let stats = Arc::new(WriterStats::default());
         let counters = stats.clone();
         let handle = thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(conn, rx, &counters))) {
+                let run = || run(conn, rx, &counters, checkpoints.as_ref());
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(run)) {
                     // Commands' panics are caught in `Job::run`; reaching this is a bug in
                     // the writer itself. Without a writer the process can never write again:
                     // exit so that a supervisor starts a fresh one.
@@ -191,8 +253,41 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let answer = self.send(work, false)?;
+        answer
+            .await
+            .map_err(|_| backend_error("the writer stopped before answering".into()))?
+    }
+
+    /// Run each of `works` as a bulk command (taken after interactive ones; see the module's
+    /// notes), all sent at once, and return their results in order once committed. Each
+    /// has its own fate: a command refused because the queue is full gets `Overloaded`.
+    pub async fn write_bulk<T, F>(&self, works: Vec<F>) -> Vec<Result<T, StoreError>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let sent: Vec<_> = works.into_iter().map(|w| self.send(w, true)).collect();
+        let mut results = Vec::with_capacity(sent.len());
+        for answer in sent {
+            results.push(match answer {
+                Ok(answer) => answer.await.unwrap_or_else(|_| {
+                    Err(backend_error("the writer stopped before answering".into()))
+                }),
+                Err(e) => Err(e),
+            });
+        }
+        results
+    }
+
+    fn send<T, F>(&self, work: F, bulk: bool) -> Result<Answer<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
+            bulk,
             work: Some(work),
             result: None,
             reply,
@@ -201,29 +296,65 @@ impl Writer {
             mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => backend_error("the writer has stopped".into()),
         })?;
-        answer
-            .await
-            .map_err(|_| backend_error("the writer stopped before answering".into()))?
+        Ok(answer)
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Command>>, stats: &WriterStats) {
+type Answer<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+/// Copy the WAL back into the database whenever asked, on a connection of its own. A
+/// PASSIVE checkpoint never waits for the writer nor stops it: it copies what was committed
+/// when it began, and the writer starts the WAL over once everything in it was copied.
+fn checkpointer(db: &std::path::Path, asked: &std::sync::mpsc::Receiver<()>) {
+    let conn = match Connection::open(db) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "checkpointer: cannot open the database; the WAL grows until restart");
+            return;
+        }
+    };
+    // Until the writer is gone (it drops the sender).
+    while asked.recv().is_ok() {
+        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        match done {
+            Ok((log, copied)) => tracing::debug!(log, copied, "checkpoint"),
+            Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next one tries again"),
+        }
+    }
+}
+
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn Command>>,
+    stats: &WriterStats,
+    checkpoints: Option<&std::sync::mpsc::SyncSender<()>>,
+) {
     let mut batch: Vec<Box<dyn Command>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(cmd) => batch.push(cmd),
-                Err(_) => break,
+    // Bulk commands taken from the channel, waiting for a batch with room for them.
+    let mut bulk: VecDeque<Box<dyn Command>> = VecDeque::new();
+    loop {
+        if bulk.is_empty() {
+            // Nothing to do: wait for a command (none left once every handle is gone).
+            match rx.blocking_recv() {
+                Some(first) => sort(first, &mut batch, &mut bulk),
+                None => break,
             }
         }
-        let commit = commit_batch(&conn, &mut batch);
+        let commit = commit_batch(&conn, &mut rx, &mut batch, &mut bulk);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats
             .commands
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         if let Err(e) = &commit {
             tracing::error!(error = %e, commands = batch.len(), "group commit failed");
+        }
+        if let Some(ask) = checkpoints
+            && WAL_PAGES.get() >= CHECKPOINT_PAGES
+        {
+            // Full: a checkpoint is already asked for and will copy this commit too.
+            let _ = ask.try_send(());
         }
         let failure = commit.as_ref().err().map(CommitFailure::from_sqlite);
         for cmd in batch.drain(..) {
@@ -239,16 +370,64 @@ pub(crate) fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-/// One transaction for the whole batch, one savepoint per command.
-fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Command>]) -> rusqlite::Result<()> {
-    exec(conn, "BEGIN IMMEDIATE")?;
+/// Interactive commands into the batch, bulk ones to wait their turn.
+fn sort(
+    cmd: Box<dyn Command>,
+    batch: &mut Vec<Box<dyn Command>>,
+    bulk: &mut VecDeque<Box<dyn Command>>,
+) {
+    if cmd.bulk() {
+        bulk.push_back(cmd);
+    } else {
+        batch.push(cmd);
+    }
+}
+
+/// One transaction, one savepoint per command: every interactive command waiting (also
+/// those that arrive meanwhile), and bulk commands after them: one if the batch holds
+/// interactive commands, else up to [`MAX_BULK`] until one arrives.
+fn commit_batch(
+    conn: &Connection,
+    rx: &mut mpsc::Receiver<Box<dyn Command>>,
+    batch: &mut Vec<Box<dyn Command>>,
+    bulk: &mut VecDeque<Box<dyn Command>>,
+) -> rusqlite::Result<()> {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        // Answer at least one command with the failure: waiting bulk work must not make
+        // the writer spin on a BEGIN that keeps failing.
+        if batch.is_empty() {
+            batch.extend(bulk.pop_front());
+        }
+        return Err(e);
+    }
     let result = (|| {
-        for cmd in batch.iter_mut() {
-            exec(conn, "SAVEPOINT cmd")?;
-            if !cmd.run(conn) {
-                exec(conn, "ROLLBACK TO cmd")?;
+        let (mut ran, mut bulk_ran) = (0, 0);
+        loop {
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(cmd) => sort(cmd, batch, bulk),
+                    Err(_) => break,
+                }
             }
-            exec(conn, "RELEASE cmd")?;
+            for cmd in &mut batch[ran..] {
+                exec(conn, "SAVEPOINT cmd")?;
+                if !cmd.run(conn) {
+                    exec(conn, "ROLLBACK TO cmd")?;
+                }
+                exec(conn, "RELEASE cmd")?;
+            }
+            ran = batch.len();
+            let interactive = batch.len() > bulk_ran;
+            if batch.len() >= MAX_BATCH || bulk_ran >= MAX_BULK || (interactive && bulk_ran > 0) {
+                break;
+            }
+            match bulk.pop_front() {
+                Some(cmd) => {
+                    batch.push(cmd);
+                    bulk_ran += 1;
+                }
+                None => break,
+            }
         }
         exec(conn, "COMMIT")
     })();
@@ -351,6 +530,68 @@ mod tests {
         );
         // And it takes writes again.
         w.write(|_| Ok(())).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interactive_command_waits_for_at_most_one_bulk_command() {
+        let (_dir, w) = writer();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let (entered_tx, entered) = oneshot::channel();
+        let blocker = tokio::spawn({
+            let w = w.clone();
+            async move {
+                w.write(move |_| {
+                    let _ = entered_tx.send(());
+                    gate.recv().unwrap();
+                    Ok(())
+                })
+                .await
+            }
+        });
+        entered.await.unwrap();
+        let before = w.stats().batches.load(Ordering::Relaxed);
+        // A sweep's chunks are sent first, a placement after them.
+        let chunks: Vec<_> = (0..5)
+            .map(|i| {
+                let log = log.clone();
+                move |_: &Connection| {
+                    log.lock().unwrap().push(format!("bulk {i}"));
+                    Ok(())
+                }
+            })
+            .collect();
+        let sweep = tokio::spawn({
+            let w = w.clone();
+            async move { w.write_bulk(chunks).await }
+        });
+        while w.waiting() < 5 {
+            tokio::task::yield_now().await;
+        }
+        let place = tokio::spawn({
+            let (w, log) = (w.clone(), log.clone());
+            async move {
+                w.write(move |_| {
+                    log.lock().unwrap().push("placement".to_owned());
+                    Ok(())
+                })
+                .await
+            }
+        });
+        while w.waiting() < 6 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        place.await.unwrap().unwrap();
+        assert!(sweep.await.unwrap().iter().all(Result::is_ok));
+        assert_eq!(
+            log.lock().unwrap()[..2],
+            ["placement".to_owned(), "bulk 0".to_owned()],
+            "the placement ran first, and was committed with one chunk"
+        );
+        // The held batch, the placement with one chunk, the other four together.
+        assert_eq!(w.stats().batches.load(Ordering::Relaxed) - before, 3);
     }
 
     #[test]

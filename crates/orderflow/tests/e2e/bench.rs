@@ -28,6 +28,10 @@ fn the_benchmark_runs_every_scenario_and_the_invariants_hold() {
         "of ceiling",
         "none: exactly 50 accepted",
         "swept          1000 orders",
+        "during/before",
+        "== deadline",
+        "stock back     100 orders",
+        "io             ",
         "server RSS",
     ] {
         assert!(
@@ -35,6 +39,7 @@ fn the_benchmark_runs_every_scenario_and_the_invariants_hold() {
             "missing {expected:?} in:\n{stdout}"
         );
     }
-    // place (once, the reference of the rest), flash, cart, limit, lifecycle, sweep.
-    assert_eq!(stdout.matches("I1-I3 hold").count(), 6, "{stdout}");
+    // place (once, the reference of the rest), flash, cart, limit, lifecycle, sweep,
+    // deadline.
+    assert_eq!(stdout.matches("I1-I3 hold").count(), 7, "{stdout}");
 }

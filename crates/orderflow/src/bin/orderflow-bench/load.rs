@@ -35,7 +35,8 @@ impl Stats {
         self.statuses.get(&status).copied().unwrap_or(0)
     }
 
-    fn percentile(&self, p: f64) -> f64 {
+    /// The latency at `p` (0..=1), in ms.
+    pub fn percentile(&self, p: f64) -> f64 {
         if self.latencies.is_empty() {
             return 0.0;
         }

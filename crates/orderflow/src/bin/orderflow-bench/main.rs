@@ -11,7 +11,7 @@
 //!
 //! - `load`: the load generator and its statistics.
 //! - `server`: starting and measuring server processes, and the trivial server.
-//! - `scenarios`: place, flash, lifecycle, sweep.
+//! - `scenarios`: place, flash, cart, limit, lifecycle, sweep, deadline.
 //! - `capacity`, `proxy`, `units`: the capacity model of the AWS backend (write units per
 //!   partition key, measured on the emulator).
 
@@ -52,6 +52,8 @@ enum Command {
     Lifecycle(Common),
     /// 100,000 expired unpaid orders swept, while orders keep being placed.
     Sweep(Common),
+    /// 1,000 unpaid orders: how long after each deadline its stock is back.
+    Deadline(Common),
     /// Every scenario, one after the other.
     All(Common),
     /// The AWS backend's write units per partition key, on the emulator (AWS_ENDPOINT_URL).
@@ -78,6 +80,10 @@ pub struct Common {
     /// Benchmark a running server instead of starting one (no RSS, no ceiling).
     #[arg(long)]
     pub url: Option<String>,
+    /// End each measured phase of place, cart and lifecycle after this many requests
+    /// instead of --duration: a fixed amount of work (for callgrind, say).
+    #[arg(long)]
+    pub requests: Option<usize>,
     /// Tiny sizes for a quick check that everything runs (used by the test suite).
     #[arg(long)]
     pub smoke: bool,
@@ -111,13 +117,15 @@ fn main() -> anyhow::Result<()> {
                 scenarios::lifecycle(&c, place).await
             }
             Command::Sweep(c) => scenarios::sweep(&c).await,
+            Command::Deadline(c) => scenarios::deadline(&c).await,
             Command::All(c) => {
                 let place = scenarios::place(&c).await?;
                 let flash = scenarios::flash(&c, place).await?;
                 scenarios::cart(&c, place).await?;
                 scenarios::limit(&c, flash).await?;
                 scenarios::lifecycle(&c, place).await?;
-                scenarios::sweep(&c).await
+                scenarios::sweep(&c).await?;
+                scenarios::deadline(&c).await
             }
         }
     })

@@ -2,8 +2,8 @@
 //! the same run: the trivial handler's ceiling, or the `place` rate.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,8 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::Common;
-use crate::load::{Stats, Until, drive, send};
-use crate::server::{Io, Server, orderflow_bin, start_trivial};
+use crate::load::{Outcome, Stats, Until, drive, send};
+use crate::server::{Instructions, Io, Server, orderflow_bin, start_trivial};
 
 const PRODUCTS: usize = 100;
 const PLENTY: i64 = 1_000_000_000_000;
@@ -90,14 +90,43 @@ async fn put_stock(
     Ok(())
 }
 
-fn server_io(t: &Target) -> Option<Io> {
-    t.server.as_ref().and_then(Server::io)
+/// What the server did over one measured phase, reported per unit of work: bytes written
+/// (figures that do not move with the machine's noise, unlike rates) and instructions.
+struct Phase {
+    io: Option<Io>,
+    instructions: Option<Instructions>,
 }
 
-/// Bytes written per unit of work since `before` (nothing when the server is not ours).
-fn print_io(t: &Target, before: Option<Io>, units: usize, what: &str) {
-    if let (Some(before), Some(after)) = (before, server_io(t)) {
-        println!("  io             {}", before.per(&after, units, what));
+impl Phase {
+    fn start(server: Option<&Server>) -> Self {
+        Self {
+            io: server.and_then(Server::io),
+            instructions: server.map(Server::count_instructions),
+        }
+    }
+
+    /// Print the `io` and `instructions` lines (nothing when the server is not ours).
+    fn report(self, server: Option<&Server>, units: usize, what: &str) {
+        if let (Some(before), Some(after)) = (self.io, server.and_then(Server::io)) {
+            println!("  io             {}", before.per(&after, units, what));
+        }
+        if let Some(counter) = self.instructions {
+            match counter.finish() {
+                Ok(n) => println!(
+                    "  instructions   {:.0} per {what} ({n} in all)",
+                    n as f64 / units.max(1) as f64
+                ),
+                Err(why) => println!("  instructions   not counted: {why}"),
+            }
+        }
+    }
+}
+
+/// When a measured phase stops: after `--requests`, else after the duration.
+fn until(c: &Common) -> Until {
+    match c.requests {
+        Some(n) if !c.smoke => Until::Count(n),
+        _ => Until::Elapsed(duration(c)),
     }
 }
 
@@ -199,8 +228,8 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
     }
     let url = format!("{}/order", t.url);
     let cl = client.clone();
-    let io_before = server_io(&t);
-    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+    let phase = Phase::start(t.server.as_ref());
+    let stats = drive(c.concurrency, until(c), move |i| {
         let req = cl
             .post(&url)
             .json(&json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) }));
@@ -211,7 +240,7 @@ pub async fn place(c: &Common) -> anyhow::Result<f64> {
     if let Some(ceil) = &ceiling {
         ratio("of ceiling", stats.per_second(), ceil.per_second());
     }
-    print_io(&t, io_before, stats.count(201), "order");
+    phase.report(t.server.as_ref(), stats.count(201), "order");
     print_memory(&t);
     ensure!(
         stats.errors == 0 && stats.count(201) == stats.requests(),
@@ -234,6 +263,7 @@ pub async fn flash(c: &Common, place_rate: f64) -> anyhow::Result<f64> {
     put_stock(&client, &t.url, "flash", units).await?;
     let url = format!("{}/order", t.url);
     let cl = client.clone();
+    let phase = Phase::start(t.server.as_ref());
     let stats = drive(c.concurrency, Until::Count(orders as usize), move |i| {
         let req = cl
             .post(&url)
@@ -243,6 +273,7 @@ pub async fn flash(c: &Common, place_rate: f64) -> anyhow::Result<f64> {
     .await;
     println!("  orderflow      {}", stats.line());
     ratio("of place", stats.per_second(), place_rate);
+    phase.report(t.server.as_ref(), stats.count(201), "accepted order");
     print_memory(&t);
     ensure!(
         stats.count(201) == units as usize,
@@ -279,8 +310,8 @@ pub async fn cart(c: &Common, place_rate: f64) -> anyhow::Result<()> {
     }
     let url = format!("{}/order", t.url);
     let cl = client.clone();
-    let io_before = server_io(&t);
-    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+    let phase = Phase::start(t.server.as_ref());
+    let stats = drive(c.concurrency, until(c), move |i| {
         let items: Vec<Value> = (0..3)
             .map(|k| json!({ "productId": format!("p{}", (i + k) % PRODUCTS), "quantity": 1 + k }))
             .collect();
@@ -293,7 +324,7 @@ pub async fn cart(c: &Common, place_rate: f64) -> anyhow::Result<()> {
     println!("  orderflow      {}", stats.line());
     println!("  lines          {:.0} lines/s", 3.0 * stats.per_second());
     ratio("of place", stats.per_second(), place_rate);
-    print_io(&t, io_before, stats.count(201), "cart");
+    phase.report(t.server.as_ref(), stats.count(201), "cart");
     print_memory(&t);
     ensure!(
         stats.errors == 0 && stats.count(201) == stats.requests(),
@@ -324,6 +355,7 @@ pub async fn limit(c: &Common, flash_rate: f64) -> anyhow::Result<()> {
     let url = format!("{}/order", t.url);
     let cl = client.clone();
     // Request i is customer i / 2's: each customer's two orders go out side by side.
+    let phase = Phase::start(t.server.as_ref());
     let stats = drive(c.concurrency, Until::Count(orders), move |i| {
         let req = cl
             .post(&url)
@@ -333,6 +365,7 @@ pub async fn limit(c: &Common, flash_rate: f64) -> anyhow::Result<()> {
     .await;
     println!("  orderflow      {}", stats.line());
     ratio("of flash", stats.per_second(), flash_rate);
+    phase.report(t.server.as_ref(), stats.count(201), "accepted order");
     print_memory(&t);
     ensure!(
         stats.count(201) == units as usize,
@@ -393,9 +426,9 @@ pub async fn lifecycle(c: &Common, place_rate: f64) -> anyhow::Result<()> {
     }
     let base = t.url.clone();
     let cl = client.clone();
-    let io_before = server_io(&t);
+    let phase = Phase::start(t.server.as_ref());
     let started = Instant::now();
-    let stats = drive(c.concurrency, Until::Elapsed(duration(c)), move |i| {
+    let stats = drive(c.concurrency, until(c), move |i| {
         let (cl, base) = (cl.clone(), base.clone());
         async move {
             let body = json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) });
@@ -436,7 +469,7 @@ pub async fn lifecycle(c: &Common, place_rate: f64) -> anyhow::Result<()> {
         all_done.as_secs_f64()
     );
     // Placed, paid, processing, completed: four transitions (and their events) per order.
-    print_io(&t, io_before, paid, "completed order");
+    phase.report(t.server.as_ref(), paid, "completed order");
     ratio("of place", completed_rate, place_rate);
     print_memory(&t);
     ensure!(
@@ -446,20 +479,56 @@ pub async fn lifecycle(c: &Common, place_rate: f64) -> anyhow::Result<()> {
     check_invariants(&client, &t.url, &stocked).await
 }
 
-/// `sweep`: many expired unpaid orders, swept by a server that keeps taking orders.
+/// Placing at [`PLACING_DURING_SWEEP`] on 100 products until `until`; the ids placed are
+/// kept when `ids` is given.
+async fn placing(
+    client: reqwest::Client,
+    base: String,
+    until: Until,
+    ids: Option<Arc<Mutex<Vec<String>>>>,
+) -> Stats {
+    let url = format!("{base}/order");
+    drive(PLACING_DURING_SWEEP, until, move |i| {
+        let (cl, url, ids) = (client.clone(), url.clone(), ids.clone());
+        async move {
+            let body = json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) });
+            let resp = cl.post(&url).json(&body).send().await.ok()?;
+            let status = resp.status().as_u16();
+            let order: Value = resp.json().await.ok()?;
+            if let (Some(ids), Some(id)) = (ids, order["orderId"].as_str()) {
+                ids.lock().expect("ids").push(id.to_owned());
+            }
+            Some(Outcome { status })
+        }
+    })
+    .await
+}
+
+/// `sweep`: many expired unpaid orders, swept by a server that keeps taking orders; the
+/// placing rate and p99 during the sweep beside those of the same placing before it.
 pub async fn sweep(c: &Common) -> anyhow::Result<()> {
     if c.url.is_some() {
         bail!("the sweep scenario restarts the server, so it cannot target --url");
     }
     let n: i64 = if c.smoke { 1_000 } else { 100_000 };
     println!(
-        "\n== sweep: {n} expired unpaid orders, while placing at concurrency {}",
-        c.concurrency
+        "\n== sweep: {n} expired unpaid orders, while placing at concurrency {PLACING_DURING_SWEEP}"
     );
     let dir = tempfile::tempdir()?;
-    // Orders time out after 1 s; no scheduled sweep, so they all wait for the restart.
-    let args = ["--payment-timeout", "1s", "--sweep-schedule", "0 0 0 1 1 *"];
-    let first = start_in(c, dir.path(), &args)?;
+    // Orders time out after 1 s, and nothing sweeps them on this first server: they all
+    // wait for the restart.
+    let first = start_in(
+        c,
+        dir.path(),
+        &[
+            "--payment-timeout",
+            "1s",
+            "--sweep-schedule",
+            NEVER,
+            "--deadline-timer",
+            "false",
+        ],
+    )?;
     let client = client(c);
     put_stock(&client, &first.url, "sweep", n).await?;
     let mut stocked = HashMap::from([("sweep".to_owned(), n)]);
@@ -485,23 +554,55 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
         "  setup          {n} orders placed in {:.1} s",
         setup.elapsed.as_secs_f64()
     );
+    // The reference: the same placing on the same data, with no sweep going on. Those
+    // orders then fail their payment, so that the sweep is of the n orders alone.
+    let ids = Arc::new(Mutex::new(Vec::new()));
+    let reference_for = if c.smoke {
+        Duration::from_millis(700)
+    } else {
+        (c.duration / 2).max(Duration::from_secs(2))
+    };
+    let before = placing(
+        client.clone(),
+        first.url.clone(),
+        Until::Elapsed(reference_for),
+        Some(ids.clone()),
+    )
+    .await;
+    let ids = std::mem::take(&mut *ids.lock().expect("ids"));
+    let base = first.url.clone();
+    let cl = client.clone();
+    let ids = Arc::new(ids);
+    let list = ids.clone();
+    let failed = drive(c.concurrency, Until::Count(ids.len()), move |i| {
+        let hook = json!({ "orderId": list[i], "paymentStatus": "failed" });
+        send(cl.post(format!("{base}/webhook/payment")).json(&hook))
+    })
+    .await;
+    ensure!(
+        failed.count(200) == ids.len(),
+        "failing the reference orders: {}",
+        failed.line()
+    );
     first.stop()?;
     tokio::time::sleep(Duration::from_millis(1200)).await;
 
-    // The restarted server sweeps at once, in the background, while serving.
-    let second = start_in(c, dir.path(), &args)?;
+    // The restarted server sweeps at once, in the background, while serving; the orders
+    // it takes meanwhile do not expire, so the sweep is of exactly n orders.
+    let second = start_in(
+        c,
+        dir.path(),
+        &["--payment-timeout", "30m", "--sweep-schedule", NEVER],
+    )?;
     let started = Instant::now();
+    let phase = Phase::start(Some(&second));
     let done = Arc::new(AtomicBool::new(false));
-    let base = second.url.clone();
-    let (cl, flag) = (client.clone(), done.clone());
-    let during = tokio::spawn(async move {
-        let url = format!("{base}/order");
-        drive(PLACING_DURING_SWEEP, Until::Stopped(flag), move |i| {
-            let body = json!({ "userId": format!("u{}", i % 1000), "productId": format!("p{}", i % PRODUCTS) });
-            send(cl.post(&url).json(&body))
-        })
-        .await
-    });
+    let during = tokio::spawn(placing(
+        client.clone(),
+        second.url.clone(),
+        Until::Stopped(done.clone()),
+        None,
+    ));
     let deadline = Instant::now() + Duration::from_secs(300);
     let swept_in = loop {
         let inv: Value = client
@@ -520,17 +621,148 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     done.store(true, Ordering::Relaxed);
-    let placing = during.await?;
-    // The orders placed meanwhile expire after 1 s too, and a sweep that is still going
-    // takes them along; the invariants are checked once that has settled.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = during.await?;
     println!(
         "  swept          {n} orders in {:.2} s",
         swept_in.as_secs_f64()
     );
-    println!("  placing during {}", placing.line());
+    println!("  placing before {}", before.line());
+    println!("  placing during {}", during.line());
+    println!(
+        "  during/before  {:.1}% of the placing rate, p99 {:.2}×",
+        100.0 * during.per_second() / before.per_second(),
+        during.percentile(0.99) / before.percentile(0.99).max(0.001)
+    );
+    // Bytes and instructions of the sweep, the placing beside it included.
+    phase.report(Some(&second), n as usize, "swept order");
     if let Some((now, peak)) = second.rss_mib() {
         println!("  server RSS     {now:.1} MiB now, {peak:.1} MiB peak");
     }
     check_invariants(&client, &second.url, &stocked).await
+}
+
+/// A cron schedule with no tick within any benchmark (1 January, midnight).
+const NEVER: &str = "0 0 0 1 1 *";
+
+/// `deadline`: unpaid orders whose deadlines pass one after another; how long after its
+/// `expiresAt` each one's stock is back. The moment is when the server streams the order's
+/// `timed_out` change (`GET /events`), sent once the transition (its stock release in the
+/// same transaction) is committed, i.e. once `GET /order/{id}` shows it timed out.
+pub async fn deadline(c: &Common) -> anyhow::Result<()> {
+    let (orders, spread) = if c.smoke {
+        (100, Duration::from_millis(500))
+    } else {
+        (1_000, Duration::from_secs(3))
+    };
+    let timeout = "2s";
+    println!(
+        "\n== deadline: {orders} unpaid orders placed over {spread:?}, payment timeout {timeout}; lag from expiresAt to stock back"
+    );
+    // The default cron schedule (every 5 minutes): what brings stock back is the timer.
+    let t = start(c, &["--payment-timeout", timeout])?;
+    let client = client(c);
+    put_stock(&client, &t.url, "dl", orders as i64).await?;
+    // Listen before placing, so that no change is missed.
+    let mut stream = client
+        .get(format!("{}/events", t.url))
+        .send()
+        .await?
+        .error_for_status()?;
+    // Read the stream while placing: changes are timed when they arrive, not when the
+    // placing is over.
+    let watching = tokio::spawn(async move {
+        let mut lags_ms: Vec<i64> = Vec::with_capacity(orders);
+        let mut buffer = String::new();
+        let give_up = Instant::now() + Duration::from_secs(60);
+        while lags_ms.len() < orders {
+            let left = give_up.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, stream.chunk())
+                .await
+                .context("stock was not back within a minute")??
+                .context("the event stream ended")?;
+            let seen_at = now_millis();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                let Some(data) = line.trim_end().strip_prefix("data:") else {
+                    continue;
+                };
+                let change: Value = serde_json::from_str(data.trim())?;
+                if change["type"] != "timed_out" {
+                    continue;
+                }
+                let expires = change["order"]["expiresAt"]
+                    .as_str()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .context("expiresAt")?
+                    .timestamp_millis();
+                lags_ms.push(seen_at - expires);
+            }
+        }
+        anyhow::Ok(lags_ms)
+    });
+    let phase = Phase::start(t.server.as_ref());
+    let url = format!("{}/order", t.url);
+    let cl = client.clone();
+    let started = Instant::now();
+    // Paced: one order every spread/orders, so that deadlines pass one after another
+    // rather than all at once.
+    let gap = spread / orders as u32;
+    let placed = drive(PLACING_DURING_SWEEP, Until::Count(orders), move |i| {
+        let (cl, url) = (cl.clone(), url.clone());
+        async move {
+            tokio::time::sleep_until((started + gap * i as u32).into()).await;
+            let body = json!({ "userId": format!("u{i}"), "productId": "dl" });
+            send(cl.post(&url).json(&body)).await
+        }
+    })
+    .await;
+    ensure!(
+        placed.count(201) == orders,
+        "placed {} of {orders}",
+        placed.count(201)
+    );
+    let mut lags_ms = watching.await??;
+    lags_ms.sort_unstable();
+    let pct =
+        |p: f64| lags_ms[((lags_ms.len() as f64 * p).ceil() as usize).clamp(1, lags_ms.len()) - 1];
+    // (Its latencies include the pacing, so only the count is shown.)
+    println!(
+        "  placed         {orders} orders in {:.2} s",
+        placed.elapsed.as_secs_f64()
+    );
+    println!(
+        "  stock back     {orders} orders after expiresAt: min {} ms, p50 {} ms, p99 {} ms, max {} ms",
+        lags_ms[0],
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    phase.report(t.server.as_ref(), orders, "timed-out order");
+    let inv: Value = client
+        .get(format!("{}/inventory/dl", t.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        inv["stockCount"] == orders as i64 && inv["lockedCount"] == 0,
+        "stock not all back: {inv}"
+    );
+    print_memory(&t);
+    check_invariants(
+        &client,
+        &t.url,
+        &HashMap::from([("dl".to_owned(), orders as i64)]),
+    )
+    .await
+}
+
+/// The wall clock in Unix milliseconds: the server's timestamps are on the same clock
+/// (same machine).
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

@@ -91,6 +91,11 @@ impl Server {
         })
     }
 
+    /// Start counting the instructions this server runs (`perf stat`), for one phase.
+    pub fn count_instructions(&self) -> Instructions {
+        Instructions::start(self.child.id())
+    }
+
     /// SIGTERM and wait.
     pub fn stop(mut self) -> anyhow::Result<()> {
         let ok = Command::new("kill")
@@ -180,5 +185,65 @@ impl Io {
             after.write_bytes.saturating_sub(self.write_bytes) as f64 / n,
             after.wchar.saturating_sub(self.wchar) as f64 / n,
         )
+    }
+}
+
+/// Instructions counted by `perf stat -e instructions -p <pid>` over one phase. Virtual
+/// machines often expose no hardware counters (`<not supported>`): then there is no
+/// figure, and docs/BENCHMARKS.md gives the callgrind command that counts them instead.
+pub struct Instructions {
+    perf: Option<Child>,
+}
+
+impl Instructions {
+    fn start(pid: u32) -> Self {
+        let perf = Command::new("perf")
+            .args([
+                "stat",
+                "-x",
+                ",",
+                "-e",
+                "instructions",
+                "-p",
+                &pid.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .ok();
+        // perf attaches asynchronously; the first few milliseconds of a phase may be missed.
+        std::thread::sleep(Duration::from_millis(50));
+        Self { perf }
+    }
+
+    /// Stop counting: the instructions counted, or why there is no figure.
+    pub fn finish(mut self) -> Result<u64, String> {
+        let Some(perf) = self.perf.take() else {
+            return Err("perf is not installed".into());
+        };
+        // perf prints its counts when interrupted.
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let out = perf.wait_with_output().map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text
+            .lines()
+            .find(|l| l.contains("instructions"))
+            .ok_or_else(|| format!("perf printed no count: {}", text.trim()))?;
+        let value = line.split(',').next().unwrap_or_default();
+        value
+            .parse()
+            .map_err(|_| format!("perf stat: {value} (no hardware counters on this machine?)"))
+    }
+}
+
+impl Drop for Instructions {
+    fn drop(&mut self) {
+        if let Some(mut perf) = self.perf.take() {
+            let _ = perf.kill();
+            let _ = perf.wait();
+        }
     }
 }
