@@ -10,7 +10,14 @@ use orderflow_aws::dynamo::{Messages, Notify};
 use orderflow_aws::setup::{QueueSpec, init};
 use orderflow_aws::{AwsNames, DynamoStore, SqsQueue};
 use orderflow_core::clock::ManualClock;
-use orderflow_core::ports::{OrderStore, Queue};
+use orderflow_core::domain::lifecycle::Transition;
+use orderflow_core::domain::{
+    LimitChange, Order, OrderEvent, OrderId, Product, ProductId, Resend, StockCount, StockShards,
+    Timestamp,
+};
+use orderflow_core::ports::{
+    NewOrder, OrderPage, OrderQuery, OrderStore, Placed, Queue, StoreError,
+};
 use orderflow_core::service::Queues;
 use orderflow_core::testing::lifecycle_contract::{LifecycleFixture, START};
 use orderflow_core::testing::outbox_contract::OutboxFixture;
@@ -35,6 +42,80 @@ async fn fresh_dynamo_outbox() -> (OutboxFixture, ()) {
         outbox: store,
     };
     (fixture, ())
+}
+
+/// The store with every product's stock spread over [`SHARDS`] items as soon as it is
+/// set: the whole store contract suite then runs on sharded stock.
+struct Sharded(DynamoStore);
+
+const SHARDS: i64 = 4;
+
+#[async_trait::async_trait]
+impl OrderStore for Sharded {
+    async fn place_order(&self, new: NewOrder) -> Result<Placed, StoreError> {
+        self.0.place_order(new).await
+    }
+    async fn get_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.0.get_order(id).await
+    }
+    async fn order_events(&self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
+        self.0.order_events(id).await
+    }
+    async fn list_orders(&self, query: &OrderQuery) -> Result<OrderPage, StoreError> {
+        self.0.list_orders(query).await
+    }
+    async fn apply(&self, t: &Transition) -> Result<(), StoreError> {
+        self.0.apply(t).await
+    }
+    async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
+        self.0.apply_each(ts).await
+    }
+    async fn expired_unpaid(&self, now: Timestamp, limit: usize) -> Result<Vec<Order>, StoreError> {
+        self.0.expired_unpaid(now, limit).await
+    }
+    async fn awaiting_message(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Order>, StoreError> {
+        self.0.awaiting_message(now, limit).await
+    }
+    async fn rescheduled(&self, order: &Order, resend: Resend) -> Result<(), StoreError> {
+        self.0.rescheduled(order, resend).await
+    }
+    async fn put_product(
+        &self,
+        id: &ProductId,
+        stock: StockCount,
+        limit: LimitChange,
+    ) -> Result<Product, StoreError> {
+        let product = self.0.put_product(id, stock, limit).await?;
+        self.0
+            .spread_stock(id, StockShards::new(SHARDS).unwrap())
+            .await?;
+        // Spreading moves units between shards, never in or out: the sums are as set.
+        let spread = self.0.get_product(id).await?.expect("just set");
+        assert_eq!(spread, product, "spreading changed the product");
+        Ok(spread)
+    }
+    async fn spread_stock(&self, id: &ProductId, shards: StockShards) -> Result<(), StoreError> {
+        self.0.spread_stock(id, shards).await
+    }
+    async fn get_product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        self.0.get_product(id).await
+    }
+    async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
+        self.0.list_products().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+}
+
+async fn fresh_sharded_store() -> (Arc<dyn OrderStore>, ()) {
+    let (names, dynamo, _) = fresh(QueueSpec::default()).await;
+    let store = DynamoStore::new(dynamo, names).with_retry(orderflow_aws::emulator::retry_policy());
+    (Arc::new(Sharded(store)), ())
 }
 
 /// Real time: SQS's timeouts run on the server's clock.
@@ -97,6 +178,11 @@ async fn fresh_aws_backend() -> (LifecycleFixture, ()) {
 
 mod store {
     orderflow_core::store_contract_suite!(super::fresh_dynamo_store);
+}
+
+/// The same cases with every product's stock on several shards.
+mod sharded_store {
+    orderflow_core::store_contract_suite!(super::fresh_sharded_store);
 }
 
 mod queue {

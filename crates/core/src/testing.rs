@@ -162,6 +162,23 @@ pub fn lines(lines: &[(&str, i64)]) -> Lines {
     .unwrap()
 }
 
+/// `order` without where its units were drawn from ([`Line::drawn`]): what a store
+/// spreading stock over shards adds to the order it was given, and all it may add.
+pub fn without_draws(order: Order) -> Order {
+    let lines = order
+        .lines
+        .iter()
+        .map(|l| Line {
+            drawn: Vec::new(),
+            ..l.clone()
+        })
+        .collect();
+    Order {
+        lines: Lines::new(lines).expect("the same lines"),
+        ..order
+    }
+}
+
 /// A freshly placed order of a cart for `user` at `at`, as [`placed_order`].
 pub fn placed_cart(user: &str, cart: &[(&str, i64)], at: Timestamp) -> Order {
     Order {

@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::ports::{IdempotencyRecord, NewOrder, OrderQuery, OrderStore, Placed, StoreError};
 use crate::service::{PlaceOrder, fingerprint};
-use crate::testing::{placed_cart, units};
+use crate::testing::{placed_cart, units, without_draws};
 
 type Store = Arc<dyn OrderStore>;
 
@@ -154,7 +154,7 @@ pub async fn a_cart_locks_every_line_or_nothing(store: Store) {
 
     let ok = cart("u1", &[("c", 5), ("a", 3), ("b", 2)]);
     let placed = place(&store, ok.clone()).await;
-    assert_eq!(placed, ok.order);
+    assert_eq!(without_draws(placed), ok.order);
     let read = store.get_order(ok.order.id).await.unwrap().unwrap();
     let lines: Vec<_> = read
         .lines
@@ -518,7 +518,7 @@ pub async fn spreading_races_placements_without_losing_a_unit(store: Store) {
     let spreading = {
         let store = store.clone();
         tokio::spawn(async move {
-            for n in [2, 4, 8, 16] {
+            for n in [8, 16, 32] {
                 match store
                     .spread_stock(&pid("busy"), StockShards::new(n).unwrap())
                     .await
