@@ -261,7 +261,8 @@ fn decode_cursor(cursor: &str) -> Result<i64, StoreError> {
         .ok_or(StoreError::InvalidCursor)
 }
 
-/// The place-order transaction body; runs on the writer inside its own savepoint. Returns
+/// The place-order transaction body: it checks everything before it writes, so a refusal
+/// changes nothing (see [`crate::writer`]). Returns
 /// the new order's acceptance sequence number beside it.
 fn place(conn: &Connection, new: &NewOrder) -> Result<(Placed, Option<i64>), StoreError> {
     if let Some(idem) = &new.idempotency {
@@ -437,7 +438,35 @@ fn in_savepoint<T>(
     result
 }
 
-/// The conditional write of a transition; runs on the writer inside its own savepoint.
+/// Apply each transition of a sweep's chunk, each with its own fate. One savepoint for the
+/// chunk rather than one per transition (each copies the pages it touches): a transition
+/// that fails (a lost race) wrote nothing. Should one fail after writing (a broken
+/// invariant), the chunk is undone and runs again with a savepoint per transition.
+fn apply_chunk(
+    conn: &Connection,
+    ts: &[Transition],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    exec(conn, "SAVEPOINT chunk").map_err(db)?;
+    let mut results = Vec::with_capacity(ts.len());
+    for t in ts {
+        let before = conn.total_changes();
+        let result = apply(conn, t);
+        if result.is_err() && crate::writer::left_writes(conn, before) {
+            exec(conn, "ROLLBACK TO chunk").map_err(db)?;
+            results = ts
+                .iter()
+                .map(|t| in_savepoint(conn, |c| apply(c, t)))
+                .collect();
+            break;
+        }
+        results.push(result);
+    }
+    exec(conn, "RELEASE chunk").map_err(db)?;
+    Ok(results)
+}
+
+/// The conditional write of a transition; changes nothing when it fails, but for a broken
+/// invariant (then its caller undoes it).
 fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
     let changed = conn
         .prepare_cached(
@@ -622,19 +651,14 @@ impl OrderStore for SqliteStore {
     async fn apply_each(&self, ts: &[Transition]) -> Vec<Result<(), StoreError>> {
         let mut topics: Vec<Topic> = ts.iter().flat_map(Transition::messages).collect();
         topics.dedup();
-        // Bulk commands of SWEEP_CHUNK transitions each, one savepoint per transition: the
-        // writer commits several together when nothing else waits, and takes placements
-        // between them when they do, so a sweep never holds a placement for long.
+        // Bulk commands of SWEEP_CHUNK transitions each: the writer commits several
+        // together when nothing else waits, and takes placements between them when they
+        // do, so a sweep never holds a placement for long.
         let chunks: Vec<_> = ts
             .chunks(SWEEP_CHUNK)
             .map(|chunk| {
                 let owned = chunk.to_vec();
-                move |conn: &Connection| {
-                    Ok(owned
-                        .iter()
-                        .map(|t| in_savepoint(conn, |c| apply(c, t)))
-                        .collect::<Vec<_>>())
-                }
+                move |conn: &Connection| apply_chunk(conn, &owned)
             })
             .collect();
         let sizes: Vec<usize> = ts.chunks(SWEEP_CHUNK).map(<[_]>::len).collect();
@@ -771,7 +795,7 @@ mod tests {
     use std::time::Duration;
 
     use orderflow_core::domain::lifecycle::{self, PaymentDecision, PaymentOutcome};
-    use orderflow_core::domain::{OrderState, Quantity, RefusalKind};
+    use orderflow_core::domain::{OrderState, OrderStatus, Quantity, RefusalKind};
 
     use super::*;
 
@@ -832,6 +856,81 @@ mod tests {
         // Recovery once the cause is gone is shown on a real full disk (e2e/faults.rs).
     }
 
+    /// A sweep's chunk runs without a savepoint per transition; a transition that fails
+    /// after writing (here: its product no longer has the units locked, a broken I1 made
+    /// by hand) must still be undone alone, its chunk-mates timed out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transition_failing_after_writing_is_undone_alone_in_its_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        for p in ["a", "b"] {
+            store
+                .put_product(
+                    &ProductId::parse(p).unwrap(),
+                    StockCount::new(10).unwrap(),
+                    LimitChange::Keep,
+                )
+                .await
+                .unwrap();
+        }
+        let mut orders = Vec::new();
+        for p in ["a", "b", "a"] {
+            match store.place_order(new_order(p, 1)).await.unwrap() {
+                Placed::Created(o) => orders.push(o),
+                Placed::Replayed(_) => unreachable!(),
+            }
+        }
+        store
+            .writer
+            .write(|c| {
+                exec(
+                    c,
+                    "UPDATE inventory SET locked_count = 0 WHERE product_id = 'b'",
+                )
+                .map_err(db)
+            })
+            .await
+            .unwrap();
+        let late = orders[0].expires_at.plus(Duration::from_secs(1));
+        let sweeps: Vec<_> = orders
+            .iter()
+            .map(|o| lifecycle::on_expiry(o, late).unwrap())
+            .collect();
+        let results = store.apply_each(&sweeps).await;
+        assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+        assert!(
+            matches!(results[1], Err(StoreError::Backend(_))),
+            "{results:?}"
+        );
+        let status = |i: usize| {
+            let store = &store;
+            let id = orders[i].id;
+            async move { store.get_order(id).await.unwrap().unwrap().state.status }
+        };
+        assert_eq!(status(0).await, OrderStatus::Timeout);
+        assert_eq!(
+            status(1).await,
+            OrderStatus::Pending,
+            "undone: not timed out"
+        );
+        assert_eq!(status(2).await, OrderStatus::Timeout);
+        assert_eq!(
+            store.order_events(orders[1].id).await.unwrap().len(),
+            1,
+            "no event"
+        );
+        let a = store
+            .get_product(&ProductId::parse("a").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a.stock_count, a.locked_count),
+            (10, 0),
+            "both of a's units back"
+        );
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_batch_gives_each_command_its_own_answer() {
         let dir = tempfile::tempdir().unwrap();
@@ -864,11 +963,14 @@ mod tests {
         // Hold the writer, so that everything sent meanwhile waits and is taken together.
         let (open_gate, gate) = std::sync::mpsc::channel::<()>();
         let (started, running) = tokio::sync::oneshot::channel::<()>();
+        let mut started = Some(started);
         let hold = tokio::spawn({
             let w = store.writer.clone();
             async move {
                 w.write(move |_| {
-                    let _ = started.send(());
+                    if let Some(tx) = started.take() {
+                        let _ = tx.send(());
+                    }
                     Ok(gate.recv().ok())
                 })
                 .await
