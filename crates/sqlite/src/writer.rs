@@ -53,8 +53,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Most commands one transaction takes. Bounds the latency a batch adds to its first member.
 pub const MAX_BATCH: usize = 256;
 
-/// Bulk commands one transaction takes when no interactive command waits.
-pub const MAX_BULK: usize = 5;
+/// Bulk commands one transaction takes when no interactive command waits (a sweep's chunks
+/// are small, so that a placement waits little; many of them share a commit when none does).
+pub const MAX_BULK: usize = 10;
 
 /// Commands waiting for the writer; beyond this a write is refused as `Overloaded`.
 pub const QUEUE_DEPTH: usize = 4096;

@@ -30,7 +30,7 @@ pub enum Topic {
 }
 
 /// What a transition does to the counters of every line's product, in the same atomic step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum StockEffect {
     /// Counters unchanged.
     None,
