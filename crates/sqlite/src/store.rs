@@ -463,8 +463,9 @@ fn apply_chunk(
         }
         if result.is_ok() {
             for line in t.lines.iter() {
-                *stock.entry((line.product_id.as_str(), t.stock)).or_default() +=
-                    line.quantity.get();
+                *stock
+                    .entry((line.product_id.as_str(), t.stock))
+                    .or_default() += line.quantity.get();
             }
         }
         results.push(result);
