@@ -11,7 +11,9 @@
 //! - [`worker`]: `orderflow worker`.
 
 /// Rust's allocations (requests, JSON, futures) through mimalloc: glibc's malloc was a tenth
-/// of the request threads' time under load (its free lists consolidating).
+/// of the request threads' time under load (its free lists consolidating); callgrind counts
+/// a tenth fewer instructions per order. Its version 2 without transparent huge pages keeps
+/// the resident set within 1.5 MiB of glibc's (version 3 held 4 MiB more, huge pages 10).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
