@@ -28,7 +28,7 @@ fn select(condition: &str) -> String {
         "SELECT {CHANGE_COLUMNS}, n.attempts, n.first_failed_at, n.last_error
          FROM notifications n
          JOIN order_events e ON e.position = n.position
-         JOIN orders o ON o.order_id = n.order_id
+         JOIN orders o ON o.seq = e.order_seq
          WHERE {condition}"
     )
 }
@@ -51,8 +51,9 @@ fn take_new(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize, St
     let taken = conn
         .prepare_cached(
             "INSERT INTO notifications (position, order_id, seq, due_at)
-             SELECT position, order_id, seq, ?2 FROM order_events
-             WHERE position > ?1 ORDER BY position LIMIT ?3",
+             SELECT e.position, o.order_id, e.seq, ?2
+             FROM order_events e JOIN orders o ON o.seq = e.order_seq
+             WHERE e.position > ?1 ORDER BY e.position LIMIT ?3",
         )
         .and_then(|mut st| st.execute(params![cursor, now.as_millis(), limit as i64]))
         .map_err(db)?;

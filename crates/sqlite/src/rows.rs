@@ -56,8 +56,10 @@ pub(crate) fn order_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Order)> {
     Ok((row.get(0)?, stored.into_order().map_err(|e| refused(1, e))?))
 }
 
-pub(crate) const EVENT_COLUMNS: &str =
-    "order_id, seq, at, type, status, payment_status, refund_status, payment_time, payment_id";
+/// For `order_events e JOIN orders o ON o.seq = e.order_seq` (events name their order by
+/// its integer key; the id is the order's).
+pub(crate) const EVENT_COLUMNS: &str = "o.order_id, e.seq, e.at, e.type, e.status, \
+     e.payment_status, e.refund_status, e.payment_time, e.payment_id";
 
 /// An `order_events` row selected as [`EVENT_COLUMNS`].
 pub(crate) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<OrderEvent> {
@@ -81,8 +83,9 @@ fn event_at(row: &Row<'_>, at: usize) -> rusqlite::Result<OrderEvent> {
     stored.into_event(order_id).map_err(|e| refused(at, e))
 }
 
-/// The columns [`change_from_row`] reads, for `order_events e JOIN orders o`.
-pub(crate) const CHANGE_COLUMNS: &str = "e.position, e.order_id, e.seq, e.at, e.type, e.status, \
+/// The columns [`change_from_row`] reads, for `order_events e JOIN orders o ON o.seq =
+/// e.order_seq`.
+pub(crate) const CHANGE_COLUMNS: &str = "e.position, o.order_id, e.seq, e.at, e.type, e.status, \
      e.payment_status, e.refund_status, e.payment_time, e.payment_id, \
      o.user_id, o.lines, o.created_at, o.expires_at";
 
@@ -118,16 +121,20 @@ pub(crate) fn change_from_row(row: &Row<'_>) -> rusqlite::Result<Change> {
     })
 }
 
-/// Append `e` to its order's history.
-pub(crate) fn insert_event(conn: &Connection, e: &OrderEvent) -> Result<(), StoreError> {
+/// Append `e` to the history of its order, whose integer key (`orders.seq`) is `order_seq`.
+pub(crate) fn insert_event(
+    conn: &Connection,
+    order_seq: i64,
+    e: &OrderEvent,
+) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO order_events (order_id, seq, at, type, status, payment_status, refund_status,
-             payment_time, payment_id)
+        "INSERT INTO order_events (order_seq, seq, at, type, status, payment_status,
+             refund_status, payment_time, payment_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut st| {
         st.execute(rusqlite::params![
-            e.order_id.to_string(),
+            order_seq,
             e.seq,
             e.at.as_millis(),
             e.kind.name(),

@@ -187,9 +187,9 @@ impl ChangeFeed for SqliteStore {
                 // One statement for every filter: a NULL parameter matches everything.
                 conn.prepare_cached(&format!(
                     "SELECT {CHANGE_COLUMNS}
-                     FROM order_events e JOIN orders o ON o.order_id = e.order_id
+                     FROM order_events e JOIN orders o ON o.seq = e.order_seq
                      WHERE e.position > ?1
-                         AND (?2 IS NULL OR e.order_id = ?2)
+                         AND (?2 IS NULL OR o.order_id = ?2)
                          AND (?3 IS NULL OR o.user_id = ?3)
                      ORDER BY e.position LIMIT ?4"
                 ))
@@ -366,7 +366,7 @@ fn place(conn: &Connection, new: &NewOrder) -> Result<(Placed, Option<i64>), Sto
     })
     .map_err(db)?;
     let seq = conn.last_insert_rowid();
-    insert_event(conn, &o.placed_event())?;
+    insert_event(conn, seq, &o.placed_event())?;
 
     if let Some(idem) = &new.idempotency {
         conn.prepare_cached(
@@ -499,6 +499,7 @@ fn apply(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
 /// customer's allowance; changes nothing when it fails, but for a broken invariant (then its
 /// caller undoes it). The stock effect is [`move_stock`]'s.
 fn apply_to_order(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
+    let id = t.order_id.to_string();
     let changed = conn
         .prepare_cached(
             "UPDATE orders SET status = ?1, payment_status = ?2, refund_status = ?3,
@@ -516,7 +517,7 @@ fn apply_to_order(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
                 t.at.as_millis(),
                 t.payment_time.map(|p| p.as_millis()),
                 t.payment_id,
-                t.order_id.to_string(),
+                id,
                 t.from.status.code(),
                 t.from.payment.name(),
                 t.from.refund.name(),
@@ -529,10 +530,16 @@ fn apply_to_order(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
     if changed == 0 {
         return Err(StoreError::Conflict);
     }
+    // The order's integer key, for its event. (Not `UPDATE ... RETURNING`: SQLite gathers
+    // returned rows in a temporary b-tree, the cost migration 11 took away.)
+    let order_seq: i64 = conn
+        .prepare_cached("SELECT seq FROM orders WHERE order_id = ?1")
+        .and_then(|mut st| st.query_row([&id], |r| r.get(0)))
+        .map_err(db)?;
 
     // Its history event and the messages it starts, in the same transaction: either the
     // state change, its event and its messages are committed, or none of them.
-    insert_event(conn, &t.history_event())?;
+    insert_event(conn, order_seq, &t.history_event())?;
     for topic in t.messages() {
         insert_message(
             conn,
@@ -658,7 +665,8 @@ impl OrderStore for SqliteStore {
         self.readers
             .read(move |conn| {
                 conn.prepare_cached(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM order_events WHERE order_id = ?1 ORDER BY seq"
+                    "SELECT {EVENT_COLUMNS} FROM orders o JOIN order_events e ON e.order_seq = o.seq
+                     WHERE o.order_id = ?1 ORDER BY e.seq"
                 ))
                 .and_then(|mut st| st.query_map([&id], event_from_row)?.collect())
                 .map_err(db)
