@@ -133,8 +133,12 @@ impl QueueWorker {
             self.retry_delay,
         );
         async move {
-            let _slot = slot;
-            match handler(d.body.clone()).await {
+            let result = handler(d.body.clone()).await;
+            // The slot bounds the messages being handled; deleting one is not handling it.
+            // Its delete (a commit away on the embedded queue, a request on SQS) goes on in
+            // this task, which shutdown still waits for, while the slot takes the next.
+            drop(slot);
+            match result {
                 Ok(()) => {
                     if let Err(e) = queue.delete(&d.receipt).await {
                         // It will be delivered again; handling it twice is harmless.

@@ -35,6 +35,8 @@ struct Watched {
     received: watch::Sender<Vec<Vec<String>>>,
     released: watch::Sender<Vec<(String, Duration)>>,
     deleted: Mutex<Vec<String>>,
+    /// Deletes wait while this is false.
+    deletes_open: watch::Sender<bool>,
 }
 
 impl Watched {
@@ -46,6 +48,7 @@ impl Watched {
             received: watch::Sender::new(Vec::new()),
             released: watch::Sender::new(Vec::new()),
             deleted: Mutex::new(Vec::new()),
+            deletes_open: watch::Sender::new(true),
         })
     }
 
@@ -75,6 +78,7 @@ impl Queue for Watched {
         Ok(got)
     }
     async fn delete(&self, receipt: &str) -> Result<(), StoreError> {
+        let _ = self.deletes_open.subscribe().wait_for(|open| *open).await;
         self.deleted.lock().unwrap().push(receipt.to_owned());
         self.inner.delete(receipt).await
     }
@@ -295,4 +299,34 @@ async fn messages_waiting_for_a_slot_at_shutdown_are_handed_back_at_once() {
     assert_eq!(*run.gate.started.borrow(), ["slow"]);
     assert_eq!(*run.gate.finished.borrow(), ["slow"]);
     assert_eq!(run.queue.deleted.lock().unwrap().len(), 1, "slow deleted");
+}
+
+/// The slot bounds the messages being handled, not their deletes: with one slot, the next
+/// message is handled while the last one's delete is still under way; shutdown then waits
+/// for the deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_takes_the_next_message_while_the_last_one_is_deleted() {
+    let (queue, _dir) = sqlite();
+    for body in ["a", "b"] {
+        queue.send(body, Duration::ZERO).await.unwrap();
+    }
+    let watched = Watched::new(queue.clone(), false);
+    watched.deletes_open.send_replace(false);
+    let run = start(watched, 1);
+    Watched::until(&run.gate.finished, "a and b handled", |f| f.len() == 2).await;
+    assert!(
+        run.queue.deleted.lock().unwrap().is_empty(),
+        "both handled while no delete had ended"
+    );
+    run.stop.send(true).unwrap();
+    run.queue.deletes_open.send_replace(true);
+    tokio::time::timeout(SOON, run.task)
+        .await
+        .expect("the worker stops once its deletes are done")
+        .unwrap();
+    assert_eq!(run.queue.deleted.lock().unwrap().len(), 2);
+    assert!(
+        queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "both deleted"
+    );
 }
