@@ -551,23 +551,7 @@ mod tests {
     async fn a_full_queue_refuses_writes_at_once_and_drains() {
         let (dir, w) = writer();
         // Hold the writer inside a command until released.
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (entered_tx, entered) = oneshot::channel();
-        let mut entered_tx = Some(entered_tx);
-        let blocker = tokio::spawn({
-            let w = w.clone();
-            async move {
-                w.write(move |_| {
-                    if let Some(tx) = entered_tx.take() {
-                        let _ = tx.send(());
-                    }
-                    gate.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            }
-        });
-        entered.await.unwrap();
+        let (release, blocker) = hold(&w).await;
         let mut waiting = Vec::new();
         for i in 0..QUEUE_DEPTH as i64 {
             let w = w.clone();
@@ -588,7 +572,7 @@ mod tests {
             "{refused:?}"
         );
         release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
+        blocker.await.unwrap();
         for t in waiting {
             t.await.unwrap().unwrap();
         }
@@ -605,23 +589,7 @@ mod tests {
     async fn an_interactive_command_waits_for_at_most_one_bulk_command() {
         let (_dir, w) = writer();
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (release, gate) = std::sync::mpsc::channel::<()>();
-        let (entered_tx, entered) = oneshot::channel();
-        let mut entered_tx = Some(entered_tx);
-        let blocker = tokio::spawn({
-            let w = w.clone();
-            async move {
-                w.write(move |_| {
-                    if let Some(tx) = entered_tx.take() {
-                        let _ = tx.send(());
-                    }
-                    gate.recv().unwrap();
-                    Ok(())
-                })
-                .await
-            }
-        });
-        entered.await.unwrap();
+        let (release, blocker) = hold(&w).await;
         let before = w.stats().batches.load(Ordering::Relaxed);
         // A sweep's chunks are sent first, a placement after them.
         let chunks: Vec<_> = (0..5)
@@ -654,7 +622,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
+        blocker.await.unwrap();
         place.await.unwrap().unwrap();
         assert!(sweep.await.unwrap().iter().all(Result::is_ok));
         assert_eq!(
