@@ -44,8 +44,8 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use orderflow_core::domain::lifecycle::{StockEffect, Topic, Transition};
 use orderflow_core::domain::{
-    Draw, LimitChange, Line, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId,
-    Refusal, Resend, StockCount, StockShards, Timestamp, UserId, check_cart,
+    LimitChange, Line, Lines, MaxPerUser, Order, OrderEvent, OrderId, Product, ProductId, Refusal,
+    Resend, StockCount, StockShards, Timestamp, UserId, check_cart,
 };
 use orderflow_core::messages::OrderMessage;
 use orderflow_core::ports::{
@@ -553,20 +553,7 @@ impl DynamoStore {
         // the product's own item.
         t.lines
             .iter()
-            .flat_map(|line| {
-                let whole = [Draw {
-                    shard: 0,
-                    units: line.quantity.get(),
-                }];
-                let draws = if line.drawn.is_empty() {
-                    whole.to_vec()
-                } else {
-                    line.drawn.clone()
-                };
-                draws
-                    .into_iter()
-                    .map(move |d| (line.product_id.as_str(), d))
-            })
+            .flat_map(|line| line.draws().map(move |d| (line.product_id.as_str(), d)))
             .map(|(product, d)| {
                 Update::builder()
                     .table_name(&self.names.inventory_table)
@@ -728,13 +715,7 @@ impl DynamoStore {
                 .get(&line.product_id)
                 .and_then(|p| p.max_per_user);
             // The product's own item, or each shard the line draws from.
-            let whole = [Draw { shard: 0, units: q }];
-            let draws = if line.drawn.is_empty() {
-                &whole[..]
-            } else {
-                &line.drawn[..]
-            };
-            for d in draws {
+            for d in line.draws() {
                 let lock = Update::builder()
                     .table_name(&self.names.inventory_table)
                     .key(
@@ -1212,7 +1193,7 @@ impl OrderStore for DynamoStore {
 
 #[cfg(test)]
 mod tests {
-    use orderflow_core::domain::{RefusalKind, UserId};
+    use orderflow_core::domain::{Draw, RefusalKind, UserId};
     use orderflow_core::testing::placed_cart;
 
     use super::*;

@@ -43,6 +43,16 @@ impl Line {
             drawn: Vec::new(),
         }
     }
+
+    /// Where the line's units are held: the places the store drew them from, or all of
+    /// them in the product's one place (shard 0) when it recorded none.
+    pub fn draws(&self) -> impl Iterator<Item = Draw> + '_ {
+        let whole = self.drawn.is_empty().then_some(Draw {
+            shard: 0,
+            units: self.quantity.get(),
+        });
+        self.drawn.iter().copied().chain(whole)
+    }
 }
 
 /// An order's lines: 1 to [`MAX_LINES`], each a distinct product, in the order given.
@@ -268,6 +278,17 @@ mod tests {
                 .collect(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_line_is_held_where_it_was_drawn_from_or_whole_on_the_product() {
+        let mut line = Line::new(pid("p"), Quantity::new(5).unwrap());
+        assert_eq!(
+            line.draws().collect::<Vec<_>>(),
+            [Draw { shard: 0, units: 5 }]
+        );
+        line.drawn = vec![Draw { shard: 2, units: 3 }, Draw { shard: 5, units: 2 }];
+        assert_eq!(line.draws().collect::<Vec<_>>(), line.drawn);
     }
 
     #[test]
