@@ -20,7 +20,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::load::{Outcome, Until, drive, send};
+use crate::load::{Outcome, Until, drive, webhook_each};
 use crate::proxy::{Ledger, Proxy};
 use crate::server::{Server, orderflow_bin};
 
@@ -711,13 +711,7 @@ async fn flash(a: &CapacityArgs, endpoint: &str) -> anyhow::Result<Report> {
         ids.len()
     );
     // Paid after the sale, as a shop's customers would be, at the same concurrency.
-    let ids = Arc::new(ids);
-    let (client, base, list) = (rig.client.clone(), rig.base.clone(), ids.clone());
-    let stats = drive(a.concurrency, Until::Count(ids.len()), move |i| {
-        let hook = json!({ "orderId": list[i], "paymentStatus": "success" });
-        send(client.post(format!("{base}/webhook/payment")).json(&hook))
-    })
-    .await;
+    let stats = webhook_each(&rig.client, &rig.base, &ids, "success", a.concurrency).await;
     ensure!(
         stats.count(200) == ids.len(),
         "not every accepted order could be paid ({})",

@@ -128,6 +128,28 @@ where
     stats
 }
 
+/// Report `outcome` (`"success"` or `"failed"`) for each of `ids` through the payment
+/// webhook at `base`, `concurrency` at a time.
+pub async fn webhook_each(
+    client: &reqwest::Client,
+    base: &str,
+    ids: &[String],
+    outcome: &'static str,
+    concurrency: usize,
+) -> Stats {
+    let (client, url, ids) = (
+        client.clone(),
+        format!("{base}/webhook/payment"),
+        Arc::new(ids.to_vec()),
+    );
+    let n = ids.len();
+    drive(concurrency, Until::Count(n), move |i| {
+        let hook = serde_json::json!({ "orderId": ids[i], "paymentStatus": outcome });
+        send(client.post(&url).json(&hook))
+    })
+    .await
+}
+
 /// Send one request and drain its body; `None` if no HTTP answer came.
 pub async fn send(req: reqwest::RequestBuilder) -> Option<Outcome> {
     let resp = req.send().await.ok()?;

@@ -11,7 +11,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::Common;
-use crate::load::{Outcome, Stats, Until, drive, send};
+use crate::load::{Outcome, Stats, Until, drive, send, webhook_each};
 use crate::server::{Instructions, Io, Server, orderflow_bin, start_trivial};
 
 const PRODUCTS: usize = 100;
@@ -570,15 +570,7 @@ pub async fn sweep(c: &Common) -> anyhow::Result<()> {
     )
     .await;
     let ids = std::mem::take(&mut *ids.lock().expect("ids"));
-    let base = first.url.clone();
-    let cl = client.clone();
-    let ids = Arc::new(ids);
-    let list = ids.clone();
-    let failed = drive(c.concurrency, Until::Count(ids.len()), move |i| {
-        let hook = json!({ "orderId": list[i], "paymentStatus": "failed" });
-        send(cl.post(format!("{base}/webhook/payment")).json(&hook))
-    })
-    .await;
+    let failed = webhook_each(&client, &first.url, &ids, "failed", c.concurrency).await;
     ensure!(
         failed.count(200) == ids.len(),
         "failing the reference orders: {}",
